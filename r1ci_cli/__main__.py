@@ -1,0 +1,3 @@
+from r1ci_cli.cli import main
+
+main()

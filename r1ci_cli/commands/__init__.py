@@ -1,0 +1,1 @@
+"""One thin click command per module; the work happens in the core modules they call."""

@@ -1,0 +1,74 @@
+"""What every command shares: error mapping, quiet broken pipes, and the common flags."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from r1ci_cli.errors import R1ciError
+from r1ci_cli.progress import setup_logging
+
+
+class R1ciCommand(click.Command):
+    """A command whose domain errors become one line on stderr and exit 1.
+
+    A closed downstream pipe (``r1ci gen-tasks | head``) ends the command quietly with exit 0.
+    Anything else is a bug, and its traceback is let out.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except R1ciError as err:
+            raise click.ClickException(str(err)) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(0)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``-q/--quiet`` and ``-v/--verbose``, applied (logging set up) before the command body runs."""
+
+    def set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta["r1ci_quiet"] = value
+        setup_logging(quiet=value, verbose=ctx.meta.get("r1ci_verbose", False))
+        return value
+
+    def set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta["r1ci_verbose"] = value
+        setup_logging(quiet=ctx.meta.get("r1ci_quiet", False), verbose=value)
+        return value
+
+    func = click.option("-v", "--verbose", is_flag=True, callback=set_verbose, expose_value=False,
+                        help="Debug logging on stderr.")(func)
+    func = click.option("-q", "--quiet", is_flag=True, callback=set_quiet,
+                        help="No progress and only warnings on stderr.")(func)
+    return func
+
+
+def input_argument(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("src", default="-", metavar="[SRC]")(func)
+
+
+def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-o", "--output", default="-", show_default=True,
+                        help="Where records go; '-' is stdout; a name ending in .zst is zstd-compressed.")(func)
+
+
+def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--seed", type=int, default=0, show_default=True,
+                        help="Seed of every random choice; same command + seed = same output.")(func)

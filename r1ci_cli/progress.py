@@ -1,0 +1,78 @@
+"""Progress and logging on stderr.
+
+tqdm on a terminal; on a non-TTY (SLURM logs, CI) a periodic one-line ``desc i/N | key: value`` log
+instead of carriage-return noise; nothing under ``-q``. stdout is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("r1ci")
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    root = logging.getLogger("r1ci")
+    root.setLevel(level)
+    if not any(getattr(h, "_r1ci", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler._r1ci = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.propagate = False
+
+
+class Progress:
+    """A progress counter: tqdm on a TTY, periodic log lines elsewhere, silent when disabled."""
+
+    def __init__(self, total: int | None, desc: str, enabled: bool = True, every_s: float = 10.0):
+        self.total, self.desc, self.every_s = total, desc, every_s
+        self.count = 0
+        self.postfix: dict[str, Any] = {}
+        self._bar = None
+        self._last = time.monotonic()
+        self._enabled = enabled and log.isEnabledFor(logging.INFO)
+        if self._enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, n: int = 1, **postfix: Any) -> None:
+        self.count += n
+        self.postfix.update(postfix)
+        if self._bar is not None:
+            self._bar.update(n)
+            if postfix:
+                self._bar.set_postfix(self.postfix, refresh=False)
+        elif self._enabled and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            log.info("%s", self.line())
+
+    def line(self) -> str:
+        total = f"/{self.total}" if self.total is not None else ""
+        extras = "".join(f" | {k}: {v}" for k, v in self.postfix.items())
+        return f"{self.desc} {self.count}{total}{extras}"
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def track(items: Iterable[T], total: int | None, desc: str, enabled: bool = True) -> Iterator[T]:
+    with Progress(total, desc, enabled) as bar:
+        for item in items:
+            yield item
+            bar.update()

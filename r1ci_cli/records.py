@@ -1,0 +1,287 @@
+"""The record types that flow between commands, with validation at the boundary.
+
+Every record is a frozen dataclass with a stable ``id`` and a schema version ``v``. ``from_dict`` checks
+the fields a command relies on and raises ``BadRecord`` naming path, line and field; fields it does not
+know are kept in ``extra`` and written back by ``to_dict`` so stages compose (a Trajectory carries the
+fields of the Task it came from, ``score-potential`` adds its own to a Task, and so on).
+
+Kinds (fields in the order they are written):
+
+* ``Task``        id, source, task, split, seed, question, answer?, check
+* ``ExecRequest`` id, code, timeout_s?
+* ``ExecResult``  id, status, exit_code, stdout, stderr, wall_ms, truncated
+* ``Turn``        role (model | exec), text, ids?, status?
+* ``Trajectory``  id, task_id, style, temperature, model, turns, answer, correct, reward,
+                  num_code_calls, finish (+ the Task's fields in ``extra``)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from r1ci_cli.errors import BadRecord
+
+SCHEMA_VERSION = 1
+
+EXEC_STATUSES = ("ok", "error", "timeout", "oom", "output_limit", "sandbox_error")
+FINISH_REASONS = ("answer", "max_calls", "max_tokens", "error")
+TURN_ROLES = ("model", "exec")
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "an object"}
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    types: tuple[type, ...]
+    required: bool = True
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+
+
+class _Where:
+    """Where a record came from, for error messages."""
+
+    def __init__(self, path: str, line: int):
+        self.path, self.line = path, line
+
+    def fail(self, name: str | None, problem: str) -> BadRecord:
+        return BadRecord(self.path, self.line, name, problem)
+
+
+def _describe(types: tuple[type, ...]) -> str:
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+
+
+def _check_value(spec: _Field, value: Any, where: _Where) -> Any:
+    if value is None:
+        if spec.nullable or not spec.required:
+            return None
+        raise where.fail(spec.name, f"must be {_describe(spec.types)}, got null")
+    ok = isinstance(value, spec.types)
+    # JSON has one number type: accept ints where floats are expected, never bools for numbers.
+    if isinstance(value, bool) and bool not in spec.types:
+        ok = False
+    elif float in spec.types and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise where.fail(spec.name, f"must be {_describe(spec.types)}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise where.fail(spec.name, "must be a finite number")
+    if spec.choices is not None and value not in spec.choices:
+        raise where.fail(spec.name, f"must be one of {', '.join(spec.choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Record:
+    """Base: validation from a JSON object and round-tripping of unknown fields."""
+
+    KIND: ClassVar[str] = "record"
+    SPEC: ClassVar[tuple[_Field, ...]] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "<record>", line: int = 0):
+        where = _Where(path, line)
+        if not isinstance(data, dict):
+            raise where.fail(None, f"expected a JSON object ({cls.KIND} record), got {type(data).__name__}")
+        values: dict[str, Any] = {}
+        for spec in cls.SPEC:
+            if spec.name not in data:
+                if spec.required:
+                    raise where.fail(spec.name, f"missing (required in a {cls.KIND} record)")
+                continue
+            values[spec.name] = _check_value(spec, data[spec.name], where)
+        cls._check_more(values, where)
+        known = {s.name for s in cls.SPEC} | {"v"}
+        version = data.get("v", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise where.fail("v", f"schema version {version!r} is not supported (this r1ci reads {SCHEMA_VERSION})")
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**cls._convert(values, where), extra=extra)
+
+    @classmethod
+    def _check_more(cls, values: dict[str, Any], where: _Where) -> None:
+        """Cross-field checks of a subclass."""
+
+    @classmethod
+    def _convert(cls, values: dict[str, Any], where: _Where) -> dict[str, Any]:
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, tuple) and value and isinstance(value[0], Record):
+                value = [item.to_dict() for item in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        out["v"] = SCHEMA_VERSION
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+
+@dataclass(frozen=True)
+class Task(Record):
+    """One task instance. ``check`` holds what the family's verifier needs; ``answer`` is for people."""
+
+    KIND: ClassVar[str] = "Task"
+    SPEC: ClassVar[tuple[_Field, ...]] = (
+        _Field("id", (str,)),
+        _Field("source", (str,)),
+        _Field("task", (str,)),
+        _Field("split", (str,), choices=("train", "test")),
+        _Field("seed", (int,)),
+        _Field("question", (str,)),
+        _Field("answer", (str, int, float, list, dict, bool), required=False, nullable=True),
+        _Field("check", (dict,)),
+    )
+    id: str
+    source: str
+    task: str
+    split: str
+    seed: int
+    question: str
+    check: Mapping[str, Any]
+    answer: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecRequest(Record):
+    """A piece of untrusted code to run in the sandbox; ``timeout_s`` overrides the pool's default."""
+
+    KIND: ClassVar[str] = "ExecRequest"
+    SPEC: ClassVar[tuple[_Field, ...]] = (
+        _Field("id", (str,)),
+        _Field("code", (str,)),
+        _Field("timeout_s", (float,), required=False, nullable=True),
+    )
+    id: str
+    code: str
+    timeout_s: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def _check_more(cls, values: dict[str, Any], where: _Where) -> None:
+        timeout = values.get("timeout_s")
+        if timeout is not None and timeout <= 0:
+            raise where.fail("timeout_s", f"must be positive, got {timeout}")
+
+
+@dataclass(frozen=True)
+class ExecResult(Record):
+    """The typed outcome of one execution. ``status`` is never folded into a number."""
+
+    KIND: ClassVar[str] = "ExecResult"
+    SPEC: ClassVar[tuple[_Field, ...]] = (
+        _Field("id", (str,)),
+        _Field("status", (str,), choices=EXEC_STATUSES),
+        _Field("exit_code", (int,), nullable=True),
+        _Field("stdout", (str,)),
+        _Field("stderr", (str,)),
+        _Field("wall_ms", (float,)),
+        _Field("truncated", (bool,)),
+    )
+    id: str
+    status: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    wall_ms: float
+    truncated: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn(Record):
+    """One turn of a trajectory: text the model wrote, or an execution result appended to the context."""
+
+    KIND: ClassVar[str] = "Turn"
+    SPEC: ClassVar[tuple[_Field, ...]] = (
+        _Field("role", (str,), choices=TURN_ROLES),
+        _Field("text", (str,)),
+        _Field("ids", (list,), required=False, nullable=True),
+        _Field("status", (str,), required=False, nullable=True, choices=EXEC_STATUSES),
+    )
+    role: str
+    text: str
+    ids: tuple[int, ...] | None = None
+    status: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def _convert(cls, values: dict[str, Any], where: _Where) -> dict[str, Any]:
+        ids = values.get("ids")
+        if ids is not None:
+            if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+                raise where.fail("ids", "must be a list of non-negative integer token ids")
+            values["ids"] = tuple(ids)
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.pop("v")
+        if out["ids"] is None:
+            del out["ids"]
+        if out["status"] is None:
+            del out["status"]
+        return out
+
+
+@dataclass(frozen=True)
+class Trajectory(Record):
+    """One rollout of one task instance. Carries the Task's fields (in ``extra``) so stages compose."""
+
+    KIND: ClassVar[str] = "Trajectory"
+    SPEC: ClassVar[tuple[_Field, ...]] = (
+        _Field("id", (str,)),
+        _Field("task_id", (str,)),
+        _Field("style", (str,)),
+        _Field("temperature", (float,)),
+        _Field("model", (str,)),
+        _Field("turns", (list,)),
+        _Field("answer", (str,), nullable=True),
+        _Field("correct", (bool,)),
+        _Field("reward", (float,)),
+        _Field("num_code_calls", (int,)),
+        _Field("finish", (str,), choices=FINISH_REASONS),
+    )
+    id: str
+    task_id: str
+    style: str
+    temperature: float
+    model: str
+    turns: tuple[Turn, ...]
+    answer: str | None
+    correct: bool
+    reward: float
+    num_code_calls: int
+    finish: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def _convert(cls, values: dict[str, Any], where: _Where) -> dict[str, Any]:
+        turns = []
+        for i, raw in enumerate(values["turns"]):
+            try:
+                turns.append(Turn.from_dict(raw, where.path, where.line))
+            except BadRecord as err:
+                raise where.fail(f"turns[{i}].{err.field}" if err.field else f"turns[{i}]", err.problem) from None
+        if not turns:
+            raise where.fail("turns", "must hold at least one turn")
+        values["turns"] = tuple(turns)
+        return values
+
+
+RECORD_KINDS: dict[str, type[Record]] = {
+    cls.KIND: cls for cls in (Task, ExecRequest, ExecResult, Trajectory)
+}
