@@ -13,6 +13,8 @@ A family is a name, a source (``symbench``, ``bbh``, ``rgym``) and four function
   the ``<<<>>>``. For our own generators it computes the answer from the instance's data (``kind
   "computed"``); for data-backed and wrapped families it may print the stored answer (``kind "stored"``).
 * ``partial(instance, answer) -> float`` — optional partial credit, logged and never rewarded.
+* ``perturb(instance, correct_answer, rng) -> list[str]`` — two or more *wrong* answers close to the
+  right one (an off-by-one number, a swapped pair, an illegal move), used by tests of verifier strictness.
 
 An ``Instance`` holds ``question`` (the prompt text), ``check`` (JSON-able data the verifier needs) and
 ``answer`` (a JSON-able canonical answer for people and for the reference backend's logs).
@@ -63,6 +65,8 @@ class TaskFamily:
     needs_data: str | None = None  # what files --data-dir must hold, for data-backed families
     load: Callable[[Path], list[Instance]] | None = None
     partial: Callable[[Instance, str], float] | None = None
+    # Wrong answers near the right one (for tests of the verifier's strictness): at least two per instance.
+    perturb: Callable[[Instance, str, random.Random], list[str]] | None = None
     description: str = ""
     # True when generate() is slow (a few instances/s): named in --list and the README.
     slow: bool = False
