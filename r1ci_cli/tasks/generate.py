@@ -1,0 +1,203 @@
+"""Instance generation for ``gen-tasks``: seeds, instance pools, difficulty overrides and data-backed tasks.
+
+Determinism: instance ``i`` of task ``t`` in pool ``p`` is drawn from ``derive_rng(seed, t, p, i, attempt)``
+(blake2b, no ``hash()``), so the same flags give identical bytes in every process and with any worker count.
+
+Pools keep evaluation instances apart from training instances of the same task: every question is
+assigned to one pool by a stable hash of its text (even → ``train``, odd → ``eval``), and a generator's
+draw is retried with the next ``attempt`` until it lands in the requested pool. Two pools can therefore
+never share a question, whatever seeds were used for either. By default a test-split task draws from
+``eval`` and a train-split task from ``train``; ``--pool eval`` gives held-out instances of training
+tasks (the SFT and RL checks use them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1ci_cli.errors import R1ciError
+from r1ci_cli.records import Task
+from r1ci_cli.seeds import derive_rng, stable_hash
+from r1ci_cli.tasks.registry import Instance, TaskFamily, select
+from r1ci_cli.tasks.split import split_of
+
+log = logging.getLogger("r1ci.gen-tasks")
+
+POOLS = ("train", "eval")
+MAX_ATTEMPTS = 200
+
+
+@dataclass(frozen=True)
+class GenOptions:
+    sources: tuple[str, ...]
+    tasks: tuple[str, ...] = ()
+    split: str = "all"  # train | test | all: which tasks (the 107/37 split)
+    num_per_task: int = 200
+    seed: int = 0
+    pool: str = "auto"  # train | eval | auto (eval for test-split tasks)
+    difficulty: tuple[str, ...] = ()  # "knob=value" or "task.knob=value"
+    data_dir: Path | None = None
+
+
+def pool_of(question: str) -> str:
+    return POOLS[stable_hash(question) % 2]
+
+
+def parse_difficulty(items: tuple[str, ...], chosen: list[TaskFamily]) -> dict[str, dict[str, Any]]:
+    """``knob=value`` applies to every chosen task with that knob; ``task.knob=value`` to one task.
+
+    Values are JSON (``3``, ``[3, 6]``, ``"hard"``); anything that is not JSON is taken as a string.
+    """
+    overrides: dict[str, dict[str, Any]] = {f.name: {} for f in chosen}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise R1ciError(f"--difficulty {item!r}: expected KNOB=VALUE or TASK.KNOB=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        task, dot, knob = key.strip().rpartition(".")
+        targets = [f for f in chosen if (not dot or f.name == task) and knob in f.knobs]
+        if not targets:
+            where = f"task {task!r}" if dot else "any selected task"
+            raise R1ciError(f"--difficulty {item!r}: {where} has no knob {knob!r} (see 'r1ci gen-tasks --list')")
+        for family in targets:
+            overrides[family.name][knob] = value
+    return overrides
+
+
+def _task_record(family: TaskFamily, instance: Instance, opts: GenOptions, pool: str, index: int,
+                 item_seed: int, knobs: Mapping[str, Any]) -> Task:
+    extra: dict[str, Any] = {"pool": pool, "index": index}
+    if knobs:
+        extra["difficulty"] = dict(knobs)
+    return Task(
+        id=f"{family.name}-{pool}-s{opts.seed}-{index:05d}",
+        source=family.source,
+        task=family.name,
+        split=split_of(family.name),
+        seed=item_seed,
+        question=instance.question,
+        check=dict(instance.check),
+        answer=instance.answer,
+        extra=extra,
+    )
+
+
+def generate_family(family: TaskFamily, opts: GenOptions, pool: str, knobs: Mapping[str, Any]) -> Iterator[Task]:
+    """``opts.num_per_task`` instances of one generated family, in index order."""
+    assert family.generate is not None
+    merged = {**family.knobs, **knobs}
+    for index in range(opts.num_per_task):
+        for attempt in range(MAX_ATTEMPTS):
+            rng = derive_rng(opts.seed, family.name, pool, index, attempt)
+            item_seed = rng.getrandbits(63)
+            instance = family.generate(rng, merged)
+            if pool_of(instance.question) == pool:
+                break
+        else:
+            raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
+                            "(its instance space is too small at this difficulty)")
+        yield _task_record(family, instance, opts, pool, index, item_seed, knobs)
+
+
+def load_family(family: TaskFamily, opts: GenOptions, pool: str) -> Iterator[Task]:
+    """Instances of a data-backed family: a seeded choice among the loaded items of the requested pool."""
+    assert family.load is not None
+    if opts.data_dir is None:
+        raise R1ciError(f"needs data: {family.needs_data} (pass --data-dir)")
+    items = [item for item in family.load(Path(opts.data_dir)) if pool_of(item.question) == pool]
+    order = list(range(len(items)))
+    derive_rng(opts.seed, family.name, pool, "order").shuffle(order)
+    if len(order) < opts.num_per_task:
+        log.warning("%s: only %d %s instances in the data (asked for %d)", family.name, len(order), pool,
+                    opts.num_per_task)
+    for index, position in enumerate(order[: opts.num_per_task]):
+        yield _task_record(family, items[position], opts, pool, index, position, {})
+
+
+def chosen_families(opts: GenOptions) -> list[TaskFamily]:
+    chosen = select(opts.tasks or None, opts.sources)
+    if opts.split != "all":
+        chosen = [f for f in chosen if split_of(f.name) == opts.split]
+    return chosen
+
+
+def generate_tasks(opts: GenOptions) -> Iterator[Task]:
+    """Task records for every chosen family, family by family. Data-backed families without data are
+    skipped with one log line each (never silently)."""
+    chosen = chosen_families(opts)
+    if not chosen:
+        raise R1ciError("no task matches the selection (see 'r1ci gen-tasks --list')")
+    overrides = parse_difficulty(opts.difficulty, chosen)
+    for family in chosen:
+        pool = opts.pool if opts.pool != "auto" else ("eval" if split_of(family.name) == "test" else "train")
+        if family.generate is not None:
+            yield from generate_family(family, opts, pool, overrides[family.name])
+            continue
+        try:
+            yield from load_family(family, opts, pool)
+        except R1ciError as err:
+            log.warning("skipping %s: %s", family.name, err)
+
+
+@dataclass(frozen=True)
+class ListRow:
+    task: str
+    source: str
+    split: str
+    generator: bool
+    reference: str
+    data: str
+    knobs: dict[str, Any] = field(default_factory=dict)
+    slow: bool = False
+
+
+def list_rows(opts: GenOptions) -> list[ListRow]:
+    return [
+        ListRow(f.name, f.source, split_of(f.name), f.has_generator, f.reference_kind, f.needs_data or "-",
+                dict(f.knobs), f.slow)
+        for f in chosen_families(opts)
+    ]
+
+
+def format_table(rows: list[ListRow]) -> str:
+    header = ("task", "source", "split", "generator", "reference", "data needed")
+    body = [(r.task + (" (slow)" if r.slow else ""), r.source, r.split, "yes" if r.generator else "no",
+             r.reference, r.data) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header, *body)]
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(r.source, {"train": 0, "test": 0})[r.split] += 1
+    summary = ", ".join(f"{src} {c['train']}/{c['test']}" for src, c in counts.items())
+    lines.append(f"{len(rows)} tasks (train/test): {summary}")
+    return "\n".join(lines) + "\n"
+
+
+def check_frozen(path: str, opts: GenOptions) -> int:
+    """Compare a frozen instance file with a fresh generation under the same flags; raise on the first difference."""
+    import itertools
+
+    import orjson
+
+    from r1ci_cli.streams import read_dicts
+
+    count = 0
+    for stored, fresh in itertools.zip_longest(read_dicts(path), generate_tasks(opts)):
+        if stored is None:
+            raise R1ciError(f"{path}: ends after {count} records; the flags generate more (next: {fresh.id})")
+        line, record = stored
+        if fresh is None:
+            raise R1ciError(f"{path}:{line}: extra record {record.get('id')!r}; the flags generate {count}")
+        if record != orjson.loads(orjson.dumps(fresh.to_dict())):
+            raise R1ciError(f"{path}:{line}: record {record.get('id')!r} differs from the regenerated {fresh.id!r}")
+        count += 1
+    log.info("%s: all %d records match a fresh generation", path, count)
+    return count
