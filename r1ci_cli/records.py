@@ -285,3 +285,31 @@ class Trajectory(Record):
 RECORD_KINDS: dict[str, type[Record]] = {
     cls.KIND: cls for cls in (Task, ExecRequest, ExecResult, Trajectory)
 }
+
+
+# A Trajectory carries the fields of its Task so stages compose. Two Task fields would collide with the
+# Trajectory's own (its model's ``answer`` and its sampling ``seed``): they travel renamed.
+_TASK_RENAMES = {"answer": "task_answer", "seed": "task_seed"}
+# Extra fields a rollout adds to a Trajectory; they are not the Task's and do not go back into it.
+TRAJECTORY_OWNED = frozenset({
+    "prompt", "prompt_ids", "tokenizer", "sample_index", "seed", "usage", "verify_error", "partial", "error",
+    "guide", "timing",
+})
+
+
+def task_fields_for_trajectory(task: Task) -> dict[str, Any]:
+    """The Task's fields as they are stored in a Trajectory's extra (``id`` becomes ``task_id`` there)."""
+    data = task.to_dict()
+    data.pop("id")
+    data.pop("v")
+    return {_TASK_RENAMES.get(key, key): value for key, value in data.items()}
+
+
+def task_from_trajectory(traj: Trajectory) -> Task:
+    """Rebuild the Task a Trajectory was rolled out from (inverse of ``task_fields_for_trajectory``)."""
+    back = {value: key for key, value in _TASK_RENAMES.items()}
+    data: dict[str, Any] = {"id": traj.task_id}
+    for key, value in traj.extra.items():
+        if key not in TRAJECTORY_OWNED:
+            data[back.get(key, key)] = value
+    return Task.from_dict(data, f"trajectory {traj.id}", 0)

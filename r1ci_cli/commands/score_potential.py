@@ -1,0 +1,37 @@
+"""``r1ci score-potential``: improvement potential per instance and the curriculum groups."""
+
+from __future__ import annotations
+
+import click
+
+from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, output_option
+
+
+@click.command("score-potential", cls=R1ciCommand)
+@input_argument
+@output_option
+@click.option("--groups", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Equal-size curriculum groups, group 1 = highest potential (PAPER.md: 4).")
+@click.option("--min-samples", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Instances with fewer trajectories are dropped and named on stderr (paper: 20 per instance).")
+@common_options
+def score_potential_cmd(src: str, output: str, groups: int, min_samples: int, quiet: bool) -> None:
+    """Score each instance's improvement potential 4p(1-p) from its trajectories and assign curriculum groups.
+
+    Buffers: it needs all samples of an instance before scoring it, so it reads the whole input
+    (keeping one trajectory per instance, not the turns of all) before writing anything.
+
+    Example:  r1ci rollout tasks.jsonl.zst --model ckpt/sft --samples 5 | r1ci score-potential -o staged.jsonl.zst
+    """
+    import logging
+
+    from r1ci_cli import potential
+    from r1ci_cli.records import Trajectory
+    from r1ci_cli.streams import open_records, record_sink
+
+    opts = potential.PotentialOptions(groups=groups, min_samples=min_samples)
+    with open_records(src, Trajectory) as rows:
+        tasks = potential.score_groups(rows, opts)
+    logging.getLogger("r1ci.score-potential").info("%s", potential.histogram(tasks))
+    with record_sink(output) as sink:
+        sink.write_all(tasks)

@@ -1,0 +1,30 @@
+"""The README is the user's manual: every command has a section, the two fresh-machine commands are there,
+and CI calls the README's test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from r1ci_cli.cli import available_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_command_has_a_readme_section():
+    for name in available_commands():
+        assert re.search(rf"^#+ `r1ci {re.escape(name)}`", README, flags=re.M), f"README lacks a section for {name}"
+
+
+def test_readme_gives_the_two_fresh_machine_commands_and_ci_runs_the_test_one():
+    block = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^(make [\w -]+)$", block, flags=re.M)
+    assert commands[:2] == ["make all", "make test"], commands
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_bin_shim_names_an_existing_command():
+    for shim in (ROOT / "bin").iterdir():
+        if shim.name != "r1ci":
+            assert shim.name in available_commands(), f"bin/{shim.name} has no command behind it"
