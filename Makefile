@@ -13,7 +13,7 @@ R1CI := $(BIN)/r1ci
 TORCH_PIN := torch==2.13.0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 
-.PHONY: install sandbox-tools test test-fast bench all clean help
+.PHONY: install sandbox-tools test test-fast bench all clean help data-bbh
 
 help:
 	@echo "make install     venv in $(VENV) with r1ci, torch (CPU) and test tools; firejail + bubblewrap if apt works"
@@ -21,6 +21,7 @@ help:
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
+	@echo "make data-bbh    build BBH-style files for the 7 knowledge-bound BBH tasks from bigbench 1.0.0 (PyPI)"
 
 install: $(VENV)/.installed
 
@@ -45,6 +46,13 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/sandbox.py
+
+# The 7 knowledge-bound BBH subtasks need data: BBH-style items built from the BIG-bench source tasks
+# (bigbench 1.0.0 sdist on PyPI, Apache-2.0). Use them with `r1ci gen-tasks --data-dir data/bbh`.
+data-bbh: data/bbh/.built
+data/bbh/.built: r1ci_cli/tasks/bbh/_bigbench_build.py | install
+	PYTHON=$(BIN)/python shell/make-data-bbh.sh data/bbh data/cache/bigbench
+	touch $@
 
 clean:
 	rm -rf runs .pytest_cache

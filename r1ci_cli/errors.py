@@ -26,3 +26,10 @@ class MissingDependency(R1ciError):
 
     def __init__(self, package: str, hint: str):
         super().__init__(f"{package} is not installed: {hint}")
+
+
+class MissingData(R1ciError):
+    """A data-backed task's files are absent: ``gen-tasks`` skips the task with one line instead of failing.
+
+    A file that is present but malformed is a ``BadRecord``/``R1ciError`` and stops the run.
+    """

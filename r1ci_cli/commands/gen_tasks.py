@@ -27,12 +27,18 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
               help="Which tasks of the fixed 107/37 split.")
 @click.option("--num-per-task", type=click.IntRange(min=1), default=200, show_default=True,
               help="Instances per task (PAPER.md 'Tasks': each task has more than 200 questions).")
-@click.option("--pool", type=click.Choice(["auto", "train", "eval"]), default="auto", show_default=True,
-              help="Instance pool: train and eval never share a question; auto = eval for test-split tasks.")
+@click.option("--pool", type=click.Choice(["auto", "train", "eval", "all"]), default="auto", show_default=True,
+              help="Instance pool: train and eval never share a question; auto = eval for test-split tasks; "
+                   "all = no separation (e.g. every published item with --from-data).")
 @click.option("--difficulty", multiple=True, metavar="[TASK.]KNOB=VALUE",
               help="Override a difficulty knob (JSON value; [lo, hi] is a range). Repeatable. Knobs: --list -v.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the data files of data-backed tasks (BBH JSON, GSM-Hard, MATH).")
+@click.option("--from-data", is_flag=True, help="Families that can load data files (e.g. BBH's official "
+              "<subtask>.json) take their instances from --data-dir instead of being generated.")
+@click.option("--symbench-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Read the published SymBench instances from a CodeSteer checkout (dataset_gather/) instead "
+                   "of generating; --tasks limits the tasks read.")
 @click.option("--list", "list_only", is_flag=True, help="Print the task table (source, split, generator, "
               "reference kind, data needed) instead of generating.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False), default=None,
@@ -41,7 +47,7 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @output_option
 @common_options
 def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, num_per_task: int, pool: str,
-                  difficulty: tuple[str, ...], data_dir: Path | None, list_only: bool, check_file: str | None,
+                  difficulty: tuple[str, ...], data_dir: Path | None, from_data: bool, symbench_dir: Path | None, list_only: bool, check_file: str | None,
                   seed: int, output: str, quiet: bool) -> None:
     """Generate seeded task instances as Task records (zstd JSONL with -o NAME.zst).
 
@@ -55,7 +61,21 @@ def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, 
         raise click.BadParameter(f"unknown source {', '.join(unknown) or '(none)'}; choose from "
                                  f"{', '.join(SOURCE_CHOICES)}", param_hint="--source")
     opts = generate.GenOptions(sources=sources, tasks=tasks, split=split, num_per_task=num_per_task, seed=seed,
-                               pool=pool, difficulty=difficulty, data_dir=data_dir)
+                               pool=pool, difficulty=difficulty, data_dir=data_dir,
+                               from_data=from_data)
+    if symbench_dir is not None:
+        if list_only or check_file or difficulty or sources != ("symbench",):
+            raise click.UsageError("--symbench-dir goes with --source symbench and neither --list, --check "
+                                   "nor --difficulty")
+        from r1ci_cli.tasks.symbench_original import LAYOUTS, original_tasks
+
+        names = [t for t in tasks if t in LAYOUTS] or None
+        unknown = [t for t in tasks if t not in LAYOUTS]
+        if unknown:
+            raise click.BadParameter(f"no original layout for {', '.join(unknown)}", param_hint="--tasks")
+        with record_sink(output) as sink:
+            sink.write_all(original_tasks(symbench_dir, names))
+        return
     if list_only:
         sys.stdout.write(generate.format_table(generate.list_rows(opts)))
         return

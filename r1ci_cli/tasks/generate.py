@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1ci_cli.errors import R1ciError
+from r1ci_cli.errors import MissingData, R1ciError
 from r1ci_cli.records import Task
 from r1ci_cli.seeds import derive_rng, stable_hash
 from r1ci_cli.tasks.registry import Instance, TaskFamily, select
@@ -39,13 +39,19 @@ class GenOptions:
     split: str = "all"  # train | test | all: which tasks (the 107/37 split)
     num_per_task: int = 200
     seed: int = 0
-    pool: str = "auto"  # train | eval | auto (eval for test-split tasks)
+    pool: str = "auto"  # train | eval | all | auto (eval for test-split tasks)
     difficulty: tuple[str, ...] = ()  # "knob=value" or "task.knob=value"
     data_dir: Path | None = None
+    from_data: bool = False  # families with a loader take their instances from data_dir instead of generating
 
 
 def pool_of(question: str) -> str:
     return POOLS[stable_hash(question) % 2]
+
+
+def in_pool(question: str, pool: str) -> bool:
+    """``all`` takes every question (no train/eval separation: for evaluating on published items)."""
+    return pool == "all" or pool_of(question) == pool
 
 
 def parse_difficulty(items: tuple[str, ...], chosen: list[TaskFamily]) -> dict[str, dict[str, Any]]:
@@ -99,7 +105,7 @@ def generate_family(family: TaskFamily, opts: GenOptions, pool: str, knobs: Mapp
             rng = derive_rng(opts.seed, family.name, pool, index, attempt)
             item_seed = rng.getrandbits(63)
             instance = family.generate(rng, merged)
-            if pool_of(instance.question) == pool:
+            if in_pool(instance.question, pool):
                 break
         else:
             raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
@@ -111,8 +117,8 @@ def load_family(family: TaskFamily, opts: GenOptions, pool: str) -> Iterator[Tas
     """Instances of a data-backed family: a seeded choice among the loaded items of the requested pool."""
     assert family.load is not None
     if opts.data_dir is None:
-        raise R1ciError(f"needs data: {family.needs_data} (pass --data-dir)")
-    items = [item for item in family.load(Path(opts.data_dir)) if pool_of(item.question) == pool]
+        raise MissingData(f"{family.name} needs data: {family.needs_data} (pass --data-dir)")
+    items = [item for item in family.load(Path(opts.data_dir)) if in_pool(item.question, pool)]
     order = list(range(len(items)))
     derive_rng(opts.seed, family.name, pool, "order").shuffle(order)
     if len(order) < opts.num_per_task:
@@ -138,12 +144,12 @@ def generate_tasks(opts: GenOptions) -> Iterator[Task]:
     overrides = parse_difficulty(opts.difficulty, chosen)
     for family in chosen:
         pool = opts.pool if opts.pool != "auto" else ("eval" if split_of(family.name) == "test" else "train")
-        if family.generate is not None:
+        if family.generate is not None and not (opts.from_data and family.load is not None):
             yield from generate_family(family, opts, pool, overrides[family.name])
             continue
         try:
             yield from load_family(family, opts, pool)
-        except R1ciError as err:
+        except MissingData as err:
             log.warning("skipping %s: %s", family.name, err)
 
 
