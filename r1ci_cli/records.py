@@ -287,13 +287,14 @@ RECORD_KINDS: dict[str, type[Record]] = {
 }
 
 
-# A Trajectory carries the fields of its Task so stages compose. Two Task fields would collide with the
-# Trajectory's own (its model's ``answer`` and its sampling ``seed``): they travel renamed.
-_TASK_RENAMES = {"answer": "task_answer", "seed": "task_seed"}
+# A Trajectory carries the fields of its Task so stages compose. The Task's ``answer`` would collide with the
+# Trajectory's own (the model's answer): it travels as ``reference_answer``. The Task's ``seed`` keeps its
+# name (the rollout's seeds are ``rollout_seed`` and ``sample_seed``).
+_TASK_RENAMES = {"answer": "reference_answer"}
 # Extra fields a rollout adds to a Trajectory; they are not the Task's and do not go back into it.
 TRAJECTORY_OWNED = frozenset({
-    "prompt", "prompt_ids", "tokenizer", "sample_index", "seed", "usage", "verify_error", "partial", "error",
-    "guide", "timing",
+    "prompt", "prompt_ids", "tokenizer", "sample_index", "sample_seed", "rollout_seed", "well_formed", "usage",
+    "verify_error", "partial", "error", "guide", "timing",
 })
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,16 +32,30 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def sandbox_pool():
+    """One sandbox pool for the whole session (auto isolation: the strongest mode this host offers)."""
+    from r1ci_cli.sandbox import SandboxOptions, SandboxPool
+
+    with SandboxPool(SandboxOptions(workers=2, timeout_s=60.0)) as pool:
+        yield pool
+
+
 @pytest.fixture
-def run_programs():
-    """Run Python sources and return their stripped stdout (sandbox pool once it lands)."""
+def run_programs(sandbox_pool):
+    """Run Python sources in the sandbox; returns (stdout, stderr, exit_code) per source, in order.
+
+    A program that does not finish with status ``ok`` returns a non-zero code and its status in stderr.
+    """
 
     def run(sources: list[str], timeout_s: float = 60.0) -> list[tuple[str, str, int]]:
+        futures = [sandbox_pool.submit(src, timeout_s=timeout_s) for src in sources]
         out = []
-        for src in sources:
-            proc = subprocess.run([sys.executable, "-I", "-c", src], capture_output=True, text=True,
-                                  timeout=timeout_s)
-            out.append((proc.stdout, proc.stderr, proc.returncode))
+        for future in futures:
+            result = future.result()
+            code = result.exit_code if result.status in ("ok", "error") and result.exit_code is not None else -1
+            stderr = result.stderr if result.status in ("ok", "error") else f"[{result.status}] {result.stderr}"
+            out.append((result.stdout, stderr, code))
         return out
 
     return run

@@ -72,3 +72,14 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--seed", type=int, default=0, show_default=True,
                         help="Seed of every random choice; same command + seed = same output.")(func)
+
+
+def resolved_params(ctx: click.Context) -> dict[str, dict[str, object]]:
+    """Every flag's value and where it came from (commandline, environment, default_map, default), for
+    the ``resolved_config.json`` that long jobs write beside their checkpoints."""
+    out = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        out[name] = {"value": list(value) if isinstance(value, tuple) else value,
+                     "source": source.name.lower() if source is not None else "unknown"}
+    return out

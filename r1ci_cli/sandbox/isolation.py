@@ -1,0 +1,118 @@
+"""Isolation modes and how each one is started; ``auto`` probing lives in the worker (it needs the zygote).
+
+* ``zygote``   — fork per request from a preloaded worker into new PID, mount, network, IPC and UTS namespaces
+  with an allowlisted read-only root, tmpfs scratch, rlimits, a memory+pids cgroup and an unprivileged uid
+  (see ``zygote.py``). Needs root (or ``CAP_SYS_ADMIN``); the strongest and the fastest.
+* ``bwrap``    — bubblewrap per call with the same allowlisted root and namespaces; the code's interpreter is
+  started by bwrap as root and the runner drops to the unprivileged uid before the code runs (bwrap's own
+  ``--uid`` needs a user namespace, whose uid 0 would still own ``/etc/shadow`` on the host).
+* ``firejail`` — firejail per call (``--net=none``, private ``/tmp`` and ``/dev``, the checkout, homes and
+  other data directories blacklisted): a denylist, weaker than the two above. It needs an interpreter the
+  unprivileged uid can read, because firejail cannot bind one from a mode-700 ``/root`` into the sandbox.
+* ``none``     — no isolation (rlimits and the cgroup only, the caller's uid); must be asked for explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+
+from r1ci_cli.sandbox import runner
+from r1ci_cli.sandbox.layout import Layout
+
+RUNNER_SOURCE = open(runner.__file__, encoding="utf-8").read()
+READY_FD = 3
+# /run stays: firejail keeps its own state there and fails when it is blacklisted.
+SENSITIVE_DIRS = ("/home", "/root", "/mnt", "/media", "/opt", "/var", "/boot", "/work", "/dev/shm", "/run/user")
+FIREJAIL_MOUNT_BASE = "/srv/r1ci-sandbox"
+
+
+def bwrap_argv(layout: Layout, uid: int, gid: int, scratch_mb: int, limits: dict[str, int]) -> list[str]:
+    """The bubblewrap command line of one request; the code is written to the runner's stdin."""
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.getuid() != 0:
+        argv.append("--unshare-user")
+    made: set[str] = set()
+    for path in layout.ro_dirs:
+        # bwrap would copy the host's modes onto the directories it creates on the way (/root is 0700).
+        parts = path.strip("/").split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            ancestor = "/" + "/".join(parts[:depth])
+            if ancestor not in made:
+                made.add(ancestor)
+                argv += ["--perms", "0755", "--dir", ancestor]
+        argv += ["--ro-bind", path, path]
+    for link, dest in layout.symlinks:
+        argv += ["--symlink", dest, link]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(scratch_mb * 1024 * 1024), "--perms", "1777",
+             "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--"]
+    return argv + _runner_argv(layout, uid, gid, limits, layout.executable)
+
+
+def firejail_available_reason(layout: Layout) -> str | None:
+    """Why firejail cannot be used here (``None`` when it can)."""
+    if not shutil.which("firejail"):
+        return "firejail is not installed (apt-get install firejail)"
+    if os.getuid() != 0:
+        return "the firejail mode binds the interpreter into the sandbox, which firejail allows only to root"
+    return None
+
+
+def firejail_mounts(layout: Layout) -> dict[str, str]:
+    """Where each interpreter directory appears inside firejail: a fresh, world-searchable mount point.
+
+    firejail cannot recreate a path such as ``/root/.pyenv/…`` with traversable parents the way bwrap and the
+    zygote do, so the directories are bound at ``FIREJAIL_MOUNT_BASE/<n>`` instead (empty directories that
+    this function creates once on the host; nothing is mounted there outside the sandbox).
+    """
+    mounts = {}
+    for index, path in enumerate(layout.python_dirs):
+        target = f"{FIREJAIL_MOUNT_BASE}/{index}"
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        mounts[path] = target
+    os.chmod(FIREJAIL_MOUNT_BASE, 0o755)
+    return mounts
+
+
+def _remap(path: str, mounts: dict[str, str]) -> str:
+    for source, target in mounts.items():
+        if path == source or path.startswith(source.rstrip("/") + "/"):
+            return target + path[len(source):]
+    return path
+
+
+def firejail_argv(layout: Layout, uid: int, gid: int, limits: dict[str, int], hidden: tuple[str, ...]) -> list[str]:
+    """The firejail command line of one request (as root; the runner drops to ``uid`` inside)."""
+    mounts = firejail_mounts(layout)
+    # No --private: it would hide /root before the interpreter is bound out of it; /root is blacklisted instead.
+    argv = [shutil.which("firejail") or "firejail", "--quiet", "--noprofile", "--net=none", "--private-tmp", "--private-dev", "--nogroups", "--nosound", "--no3d", "--ipc-namespace",
+            "--deterministic-exit-code", "--deterministic-shutdown", f"--keep-fd={READY_FD}"]
+    argv += [f"--bind={source},{target}" for source, target in mounts.items()]
+    argv += [f"--blacklist={path}" for path in hidden if os.path.exists(path)]
+    argv += ["--read-only=/", f"--read-only={FIREJAIL_MOUNT_BASE}"]
+    remapped = dataclasses.replace(layout, sys_path=tuple(_remap(p, mounts) for p in layout.sys_path))
+    return argv + _runner_argv(remapped, uid, gid, limits, _remap(layout.executable, mounts))
+
+
+def _under(parent: str, paths: set[str]) -> bool:
+    return any(p == parent or p.startswith(parent + "/") for p in paths)
+
+
+def hidden_paths(caller_cwd: str) -> tuple[str, ...]:
+    """What the firejail denylist hides: data directories, homes, the checkout and the caller's directory."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    extra = [package_root, caller_cwd, os.path.expanduser("~")]
+    if sys.prefix != sys.base_prefix:
+        extra.append(os.path.dirname(sys.prefix))
+    keep = ("/", "/usr", "/etc", "/tmp", "/dev", "/proc", "/sys", "/srv", FIREJAIL_MOUNT_BASE)
+    return tuple(p for p in dict.fromkeys(os.path.realpath(x) for x in [*SENSITIVE_DIRS, *extra]) if p not in keep)
+
+
+def _runner_argv(layout: Layout, uid: int, gid: int, limits: dict[str, int], executable: str) -> list[str]:
+    config = {"sys_path": list(layout.sys_path), "limits": limits, "uid": uid, "gid": gid, "cwd": "/tmp",
+              "ready_fd": READY_FD}
+    return [executable, "-I", "-S", "-c", RUNNER_SOURCE, json.dumps(config)]

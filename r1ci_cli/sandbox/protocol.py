@@ -1,0 +1,102 @@
+"""Length-prefixed JSON frames: the pool talks to its workers with them, and clients to the service.
+
+A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. ``MAX_FRAME`` bounds what a reader
+accepts, so a broken or hostile peer cannot make it allocate without limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from typing import Any
+
+MAX_FRAME = 256 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a frame, or went away in the middle of one."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    if len(body) > MAX_FRAME:
+        raise ProtocolError(f"frame of {len(body)} bytes is over the limit")
+    return _HEADER.pack(len(body)) + body
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body.decode("utf-8", "surrogatepass"))
+    except ValueError as err:
+        raise ProtocolError(f"bad frame: {err}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("frame is not a JSON object")
+    return message
+
+
+def _read_exact_fd(fd: int, size: int) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            if remaining == size:
+                return None
+            raise ProtocolError("peer closed the stream inside a frame")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_fd(fd: int) -> dict[str, Any] | None:
+    """The next frame from a pipe, or ``None`` at a clean end of stream."""
+    header = _read_exact_fd(fd, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is over the limit")
+    body = _read_exact_fd(fd, size) if size else b""
+    if body is None:
+        raise ProtocolError("peer closed the stream inside a frame")
+    return decode(body)
+
+
+def write_fd(fd: int, message: dict[str, Any]) -> None:
+    data = memoryview(encode(message))
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def read_socket(sock: socket.socket) -> dict[str, Any] | None:
+    """The next frame from a socket, or ``None`` when the peer closed it between frames."""
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is over the limit")
+    body = _recv_exact(sock, size) if size else b""
+    if body is None:
+        raise ProtocolError("peer closed the connection inside a frame")
+    return decode(body)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < size:
+        chunk = sock.recv(min(size - len(buf), 1 << 20))
+        if not chunk:
+            if not buf:
+                return None
+            raise ProtocolError("peer closed the connection inside a frame")
+        buf += chunk
+    return bytes(buf)
+
+
+def write_socket(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(encode(message))

@@ -1,0 +1,187 @@
+"""The zygote's per-request child: fork into fresh namespaces, build a read-only root, drop privileges, run.
+
+The worker (a single-threaded process that has preloaded numpy/sympy) calls ``spawn``. Sequence:
+
+1. the worker ``unshare(CLONE_NEWPID)``s and forks, so the child is PID 1 of a new PID namespace; the worker
+   then ``setns`` back, so its later children are unaffected. When the child exits, the kernel kills
+   everything else in that namespace — a ``setsid()`` double-forked grandchild included;
+2. the child joins the slot's cgroups (memory, pids), starts a new session, and unshares mount, network
+   (only a loopback device, left down), IPC and UTS namespaces;
+3. it builds a new root on a tmpfs holding only read-only binds of the paths in ``Layout`` plus a fresh
+   ``/proc``, a few device nodes and an empty tmpfs scratch at ``/tmp``, pivots into it, detaches the old
+   root and remounts ``/`` read-only;
+4. it sets rlimits, switches to the unprivileged uid/gid with no supplementary groups (which clears every
+   capability), sets no-new-privs and a parent-death signal, tells the worker it is ready, closes every other
+   descriptor, and runs the code with stdin on ``/dev/null``.
+
+In ``none`` mode steps 1 and 3 and the uid change are skipped: only the session, cgroups and rlimits apply.
+A failure before the code starts is written to the child's stderr and exits with ``SETUP_FAILED``; the worker
+reports it as ``sandbox_error``. Not handled: a kernel without user-visible namespaces (probing then picks
+another mode), and seccomp syscall filtering (the code may make any syscall its uid and namespaces allow).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+
+from r1ci_cli.sandbox import native, runner
+from r1ci_cli.sandbox.layout import DEVICES, Layout
+from r1ci_cli.sandbox.limits import CgroupSlot, join_slot
+
+SETUP_FAILED = 121
+NEW_ROOT = "/tmp"  # any existing directory works: the tmpfs goes over it inside the private mount namespace
+_MOUNT_RO = native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY | native.MS_NOSUID | native.MS_NODEV
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """What one request's child needs besides the code."""
+
+    isolate: bool
+    layout: Layout
+    uid: int
+    gid: int
+    scratch_mb: int
+    limits: dict[str, int]
+    scratch_dir: str | None = None  # none mode: the host directory used as scratch
+
+
+def spawn(code: str, spec: ChildSpec, slot: CgroupSlot, own_pidns_fd: int,
+          lifeline: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Fork the child; returns ``(pid, stdout_fd, stderr_fd, ready_fd)`` read ends for the worker.
+
+    ``own_pidns_fd`` is an open ``/proc/self/ns/pid`` of the worker; ``lifeline`` the worker's pipe whose
+    write end only the worker keeps.
+    """
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    unshared = False
+    try:
+        if spec.isolate:
+            native.unshare(native.CLONE_NEWPID)
+            unshared = True
+        pid = os.fork()
+    except BaseException:
+        if unshared:
+            native.setns(own_pidns_fd, native.CLONE_NEWPID)
+        for fd in (out_r, out_w, err_r, err_w, ready_r, ready_w):
+            os.close(fd)
+        raise
+    if pid == 0:  # pragma: no cover - runs in the forked child, which leaves through os._exit
+        for fd in (out_r, err_r, ready_r, lifeline[1]):
+            os.close(fd)
+        _child(code, spec, slot, out_w, err_w, ready_w, lifeline[0])
+    if spec.isolate:
+        # Only children forked from here on would enter a new namespace; undo that at once.
+        native.setns(own_pidns_fd, native.CLONE_NEWPID)
+    for fd in (out_w, err_w, ready_w):
+        os.close(fd)
+    return pid, out_r, err_r, ready_r
+
+
+def _child(code: str, spec: ChildSpec, slot: CgroupSlot, out_w: int, err_w: int, ready_w: int,
+           lifeline_fd: int) -> None:  # pragma: no cover - forked child
+    try:
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                      write_through=False)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                      errors="backslashreplace", line_buffering=True)
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()
+        join_slot(slot)
+        if spec.isolate:
+            native.unshare(native.CLONE_NEWNS | native.CLONE_NEWNET | native.CLONE_NEWIPC | native.CLONE_NEWUTS)
+            _build_root(spec)
+            native.sethostname("sandbox")
+            cwd = "/tmp"
+        else:
+            cwd = spec.scratch_dir or "/tmp"
+        runner.set_limits(spec.limits)
+        if spec.isolate:
+            native.prctl(native.PR_SET_NO_NEW_PRIVS, 1)
+            runner.drop_privileges(spec.uid, spec.gid)
+        # Set after the uid change (which clears it): the request dies if its worker dies.
+        native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if _worker_gone(lifeline_fd):
+            os._exit(SETUP_FAILED)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(runner.ENV)
+        os.environ["HOME"] = os.environ["TMPDIR"] = cwd
+        sys.path[:] = list(spec.layout.sys_path)
+        os.write(ready_w, b"R")
+        os.closerange(3, 1 << 16)
+    except BaseException:
+        try:
+            os.write(2, ("r1ci sandbox setup failed: " + traceback.format_exc(limit=3)).encode())
+        finally:
+            os._exit(SETUP_FAILED)
+    runner.run_code(code)
+
+
+def _worker_gone(lifeline_fd: int) -> bool:
+    """The worker holds the write end of the lifeline; EOF on the read end means it has died."""
+    import select
+
+    readable, _, _ = select.select([lifeline_fd], [], [], 0)
+    return bool(readable)
+
+
+def _build_root(spec: ChildSpec) -> None:  # pragma: no cover - forked child
+    native.mount(None, "/", None, native.MS_REC | native.MS_PRIVATE)
+    native.mount("tmpfs", NEW_ROOT, "tmpfs", native.MS_NOSUID | native.MS_NODEV, "size=1m,mode=0755")
+    for path in spec.layout.ro_dirs:
+        target = NEW_ROOT + path
+        _makedirs(target)
+        native.mount(path, target, None, native.MS_BIND | native.MS_REC)
+        native.mount(None, target, None, _MOUNT_RO)
+    for link, dest in spec.layout.symlinks:
+        os.symlink(dest, NEW_ROOT + link)
+    _makedirs(NEW_ROOT + "/dev")
+    for device in DEVICES:
+        if os.path.exists(device):
+            target = NEW_ROOT + device
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
+            native.mount(device, target, None, native.MS_BIND)
+            native.mount(None, target, None, native.MS_BIND | native.MS_REMOUNT | native.MS_NOSUID)
+    for name, dest in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                       ("stderr", "/proc/self/fd/2")):
+        os.symlink(dest, f"{NEW_ROOT}/dev/{name}")
+    _makedirs(NEW_ROOT + "/proc")
+    _makedirs(NEW_ROOT + "/tmp")
+    os.chdir(NEW_ROOT)
+    native.pivot_root(".", ".")
+    native.umount2(".", native.MNT_DETACH)
+    os.chdir("/")
+    native.mount("proc", "/proc", "proc", native.MS_NOSUID | native.MS_NODEV | native.MS_NOEXEC)
+    native.mount("tmpfs", "/tmp", "tmpfs", native.MS_NOSUID | native.MS_NODEV,
+                 f"size={spec.scratch_mb}m,mode=0700,uid={spec.uid},gid={spec.gid}")
+    native.mount(None, "/", None, native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY)
+
+
+def _makedirs(path: str) -> None:
+    """Create ``path`` and its parents with mode 0755 (the umask is ignored: parents must be traversable)."""
+    parts = path.strip("/").split("/")
+    current = ""
+    for part in parts:
+        current += "/" + part
+        try:
+            os.mkdir(current)
+            os.chmod(current, 0o755)
+        except FileExistsError:
+            pass

@@ -1,0 +1,333 @@
+"""Hostile programs against every isolation mode this host offers (modes that are missing skip with a reason).
+
+Network tests only ever point at a listener this test opens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import ISOLATED_MODES, OUTPUT_CAP, descendants, open_pool_or_skip, process_state, processes_named
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LIMIT_MODES = (*ISOLATED_MODES, "none")
+
+
+@pytest.fixture(scope="module")
+def pools():
+    """One pool per mode for the whole module (starting one preloads numpy and sympy in each worker)."""
+    cache: dict[str, object] = {}
+    yield cache
+    for sandbox in cache.values():
+        sandbox.close()
+
+
+def _pool(pools, mode: str):
+    if mode not in pools:
+        pools[mode] = open_pool_or_skip(mode)
+    assert pools[mode].isolation == mode
+    return pools[mode]
+
+
+@pytest.fixture(params=ISOLATED_MODES)
+def pool(request, pools):
+    return _pool(pools, request.param)
+
+
+@pytest.fixture(params=LIMIT_MODES)
+def any_pool(request, pools):
+    return _pool(pools, request.param)
+
+
+def run(pool, code: str, timeout_s: float | None = None):
+    return pool.run(textwrap.dedent(code), timeout_s=timeout_s)
+
+
+# --- network ------------------------------------------------------------------------------------------------
+def test_tcp_connect_to_host_loopback_fails(pool):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    try:
+        res = run(pool, f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                print("connected")
+            except OSError as err:
+                print("blocked", type(err).__name__)
+        """)
+        assert res.status == "ok", res
+        assert res.stdout.startswith("blocked"), res
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+def test_only_an_isolated_loopback_is_visible(pool):
+    res = run(pool, "import socket; print(sorted(name for _, name in socket.if_nameindex()))")
+    assert res.status == "ok", res
+    assert res.stdout.strip() == "['lo']"
+
+
+# --- files --------------------------------------------------------------------------------------------------
+HOME = pwd.getpwuid(os.getuid()).pw_dir
+
+
+def _home_files() -> list[str]:
+    """Up to three real files of the invoking user's home (the sandbox must not see any of them)."""
+    found = []
+    for root, _dirs, files in os.walk(HOME):
+        found += [os.path.join(root, f) for f in files if os.path.isfile(os.path.join(root, f))]
+        if len(found) >= 3 or root.count("/") > HOME.count("/") + 1:
+            break
+    return found[:3]
+
+
+def _secret_paths() -> list[str]:
+    return ["/etc/shadow", str(PROJECT_ROOT / "pyproject.toml"), str(PROJECT_ROOT / "r1ci_cli" / "cli.py"),
+            *_home_files()]
+
+
+@pytest.mark.parametrize("directory", [HOME, str(PROJECT_ROOT)], ids=["home", "checkout"])
+def test_private_dirs_show_nothing_but_the_way_to_the_interpreter(pool, directory):
+    import sys
+
+    res = run(pool, f"import os\ntry:\n    print(sorted(os.listdir({directory!r})))\nexcept OSError:\n    print([])")
+    assert res.status == "ok", res
+    interpreter_dirs = [os.path.realpath(p) for p in (sys.base_prefix, *sys.path) if p]
+    for name in eval(res.stdout):
+        entry = os.path.join(directory, name)
+        assert any(d == entry or d.startswith(entry + "/") for d in interpreter_dirs), entry
+
+
+@pytest.mark.parametrize("path", _secret_paths())
+def test_cannot_read_secrets(pool, path):
+    res = run(pool, f"""
+        import os
+        path = {path!r}
+        try:
+            if os.path.isdir(path):
+                names = os.listdir(path)
+                print("listed" if names else "denied (empty)", names)
+            else:
+                with open(path, "rb") as handle:
+                    print("read", len(handle.read()))
+        except OSError as err:
+            print("denied", type(err).__name__)
+    """)
+    assert res.status == "ok", res
+    assert res.stdout.startswith("denied"), res
+
+
+def test_runs_as_an_unprivileged_uid(pool):
+    res = run(pool, "import os; print(os.getuid(), os.geteuid(), os.getgroups())")
+    assert res.status == "ok", res
+    uid, euid, _groups = res.stdout.split(" ", 2)
+    if os.getuid() == 0:
+        assert uid != "0" and euid != "0"
+
+
+@pytest.mark.parametrize("target", ["/x", "/usr/x", "/etc/x", "/var/tmp/x", "SITE/x", "PROJECT/x", "HOME/x"])
+def test_cannot_write_outside_scratch(pool, target):
+    import numpy
+    site = os.path.dirname(os.path.dirname(numpy.__file__))
+    target = (target.replace("SITE", site).replace("PROJECT", str(PROJECT_ROOT))
+              .replace("HOME", pwd.getpwuid(os.getuid()).pw_dir))
+    res = run(pool, f"""
+        try:
+            with open({target!r}, "w") as handle:
+                handle.write("x")
+            print("wrote")
+        except OSError as err:
+            print("denied", type(err).__name__)
+    """)
+    assert res.status == "ok", res
+    assert res.stdout.startswith("denied"), res
+    assert not os.path.exists(target)
+
+
+def test_scratch_is_writable_and_empty_every_request(pool):
+    code = """
+        import os
+        print(sorted(os.listdir(".")), sorted(os.listdir("/tmp")))
+        with open("marker", "w") as handle:
+            handle.write("left behind")
+        os.mkdir("/tmp/dir")
+    """
+    for _ in range(4):  # enough to hit both workers more than once
+        res = run(pool, code)
+        assert res.status == "ok", res
+        assert res.stdout.strip() == "[] []"
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+def test_setsid_grandchild_does_not_outlive_its_request(pool):
+    tag = "orph" + secrets.token_hex(4)
+    res = run(pool, f"""
+        import ctypes, os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                ctypes.CDLL(None).prctl(15, b"{tag}", 0, 0, 0)
+                time.sleep(60)
+            os._exit(0)
+        time.sleep(0.3)
+        print("parent done")
+    """)
+    assert res.status == "ok", res
+    deadline = time.monotonic() + 2.0
+    while processes_named(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_named(tag) == []
+
+
+def test_killing_the_parent_or_the_pool_fails(pool):
+    before = list(pool.worker_pids)
+    targets = [os.getpid(), *before]
+    res = run(pool, f"""
+        import os, signal
+        for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
+            try:
+                os.kill(os.getppid(), sig)
+            except OSError:
+                pass
+            for pid in {targets!r}:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        print("still here")
+    """)
+    assert res.status in ("ok", "error"), res
+    assert pool.worker_pids == before
+    assert all(process_state(pid) not in ("T", "Z", "gone") for pid in before)
+    assert run(pool, "print(1)").stdout == "1\n"
+
+
+# --- limits, every mode including none ----------------------------------------------------------------------
+def test_fork_bomb_is_contained(any_pool):
+    res = run(any_pool, """
+        import os
+        children = 0
+        while True:
+            try:
+                if os.fork() == 0:
+                    while True:
+                        pass
+                children += 1
+            except OSError:
+                pass
+    """, timeout_s=2.0)
+    assert res.status == "timeout", res
+    assert subprocess.run(["true"], timeout=10).returncode == 0
+    assert run(any_pool, "print('alive')").stdout == "alive\n"
+
+
+@pytest.mark.parametrize("code", [
+    "x = bytearray(1024 * 1024 * 1024)\nx[::4096] = b'1' * len(x[::4096])",
+    "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n    chunks[-1][::4096] = b'1' * 4096",
+], ids=["one-block", "gradual"])
+def test_memory_bomb_ends_as_oom(any_pool, code):
+    res = run(any_pool, code, timeout_s=20.0)
+    assert res.status == "oom", res
+
+
+@pytest.mark.parametrize("code", ["while True:\n    pass", "import time\ntime.sleep(60)"], ids=["busy", "sleep"])
+def test_timeout_within_one_second(any_pool, code):
+    start = time.monotonic()
+    res = run(any_pool, code, timeout_s=1.5)
+    elapsed = time.monotonic() - start
+    assert res.status == "timeout", res
+    assert res.exit_code is None
+    assert elapsed < 1.5 + 1.0
+    assert res.wall_ms < (1.5 + 1.0) * 1000
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_100mb_of_output_is_cut_with_bounded_memory(any_pool):
+    before = {pid: _rss_kb(pid) for pid in [os.getpid(), *any_pool.worker_pids]}
+    res = run(any_pool, """
+        import sys
+        chunk = "x" * (1 << 20)
+        for _ in range(100):
+            sys.stdout.write(chunk)
+    """, timeout_s=30.0)
+    assert res.status == "output_limit", res
+    assert res.truncated
+    assert len(res.stdout) <= OUTPUT_CAP
+    for pid, rss in before.items():
+        assert _rss_kb(pid) - rss < 32 * 1024, f"process {pid} grew by {_rss_kb(pid) - rss} kB"
+
+
+def test_failures_are_statuses_and_the_map_goes_on(any_pool):
+    from r1ci_cli.records import ExecRequest
+
+    requests = [ExecRequest(id="t", code="while True: pass", timeout_s=1.0),
+                ExecRequest(id="e", code="raise SystemExit(3)"),
+                ExecRequest(id="o", code="print('fine')")]
+    results = list(any_pool.map(requests))
+    assert [(r.id, r.status, r.exit_code) for r in results] == [("t", "timeout", None), ("e", "error", 3),
+                                                                ("o", "ok", 0)]
+
+
+def test_a_dead_worker_is_replaced(any_pool):
+    slow = any_pool.submit("import time\ntime.sleep(30)", timeout_s=40.0, request_id="victim")
+    time.sleep(1.0)
+    victims = [pid for pid in any_pool.worker_pids if pid and descendants(pid)]
+    assert victims, "the sleeping request should be running under one worker"
+    os.kill(victims[0], signal.SIGKILL)
+    res = slow.result(timeout=30)
+    assert res.status == "sandbox_error"
+    assert "worker" in res.stderr
+    outs = [any_pool.run("print(2)") for _ in range(4)]
+    assert all(o.status == "ok" for o in outs), outs
+    assert victims[0] not in any_pool.worker_pids
+
+
+def _assert_no_leftovers(pool) -> None:
+    workers = [pid for pid in pool.worker_pids if pid]
+    assert set(workers) <= set(descendants(os.getpid()))
+    assert [pid for pid in descendants(os.getpid()) if process_state(pid) == "Z"] == []
+    for pid in workers:
+        assert descendants(pid) == []
+        assert process_state(pid) not in ("Z", "gone")
+
+
+def test_no_zombies_after_many_requests(any_pool):
+    futures = [any_pool.submit("import os\nif os.fork() == 0:\n    os._exit(0)\nprint(1)") for _ in range(30)]
+    assert all(f.result().status == "ok" for f in futures)
+    _assert_no_leftovers(any_pool)
+
+
+@pytest.mark.slow
+def test_no_zombies_after_1000_requests(pool):
+    codes = ["print(1)", "import os\nos.fork()\nprint(2)", "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+             "    time.sleep(30)\nprint(3)", "raise ValueError"]
+    futures = [pool.submit(codes[i % len(codes)], timeout_s=10.0) for i in range(1000)]
+    statuses = [f.result().status for f in futures]
+    assert statuses.count("ok") == 750 and statuses.count("error") == 250
+    _assert_no_leftovers(pool)
