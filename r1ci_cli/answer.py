@@ -13,7 +13,9 @@ import re
 from fractions import Fraction
 from typing import Any
 
-ANSWER_RE = re.compile(r"<<<(.*?)>>>", re.DOTALL)
+# The span ends at the last ``>>>`` of a run of ``>`` so that an answer ending in ``>`` (Dyck words such as
+# ``] >``) keeps it: ``<<<] >>>>`` is ``] >``.
+ANSWER_RE = re.compile(r"<<<(.*?)>>>(?!>)", re.DOTALL)
 MAX_ANSWER_CHARS = 20_000
 _QUOTES = "\"'`“”‘’"
 _NUMBER_RE = re.compile(r"[-+]?(?:\d[\d,_]*)?\.?\d+(?:[eE][-+]?\d+)?(?:/\d+)?")

@@ -16,14 +16,25 @@ T = TypeVar("T")
 log = logging.getLogger("r1ci")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (test runners swap it per command)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     root = logging.getLogger("r1ci")
     root.setLevel(level)
-    if not any(getattr(h, "_r1ci", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        handler._r1ci = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.propagate = False
 

@@ -15,6 +15,7 @@ def test_last_span_counts():
     assert answer.extract_answer("first <<<1>>> then\n<<< [1, 2] >>>") == "[1, 2]"
     assert answer.extract_answer("no span") is None
     assert answer.extract_answer("<<<multi\nline>>>") == "multi\nline"
+    assert answer.extract_answer("closing: <<<] ) >>>>") == "] ) >"
     assert answer.extract_answer("<<<" + "9" * 30_000 + ">>>") is None
 
 

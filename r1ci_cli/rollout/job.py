@@ -1,0 +1,101 @@
+"""One rollout job end to end: read tasks, open the backend and the sandbox, roll out, keep, write, summarise.
+
+``run_rollout(job)`` is what ``r1ci rollout`` calls. File outputs always go through ``ResumableOutput``
+(each finished trajectory is appended to ``<output>.partial`` at once; the output appears, ordered by input
+position and sample, when the job ends), so ``--resume`` can continue a crashed job. On stdout trajectories
+stream out as they finish, filtered by ``--keep``/``--max-per-task`` on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from r1ci_cli.backends.base import BackendOptions, open_generator
+from r1ci_cli.errors import R1ciError
+from r1ci_cli.progress import Progress
+from r1ci_cli.records import Task
+from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
+from r1ci_cli.rollout.pipeline import Shard, keep_filter, output_order, shard_tasks
+from r1ci_cli.rollout.resume import ResumableOutput
+from r1ci_cli.streams import open_records, record_sink
+
+log = logging.getLogger("r1ci.rollout")
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    address: str | None = None  # HOST:PORT of an exec-sandbox service; None = a local pool
+    workers: int = 2
+    memory_mb: int = 1024
+    isolation: str = "auto"
+    token_env: str = "R1CI_SANDBOX_TOKEN"
+
+
+@dataclass(frozen=True)
+class RolloutJob:
+    src: str = "-"
+    output: str = "-"
+    backend: str = "hf"
+    backend_opts: BackendOptions = field(default_factory=BackendOptions)
+    rollout: RolloutOptions = field(default_factory=RolloutOptions)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    keep: str = "all"
+    max_per_task: int | None = None
+    shard: Shard | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+def _open_sandbox(settings: SandboxSettings, timeout_s: float):
+    try:
+        from r1ci_cli.sandbox import SandboxOptions, open_sandbox
+    except ImportError as err:
+        raise R1ciError(f"the sandbox package is not available ({err})") from None
+    opts = SandboxOptions(workers=settings.workers, timeout_s=timeout_s, memory_mb=settings.memory_mb,
+                          isolation=settings.isolation)
+    token = os.environ.get(settings.token_env) if settings.address else None
+    return open_sandbox(settings.address, opts, token=token)
+
+
+def run_rollout(job: RolloutJob) -> RolloutStats:
+    """Run the job; return its counters (the summary line is logged on stderr)."""
+    if job.resume and job.output == "-":
+        raise R1ciError("--resume needs a file output (-o FILE): stdout cannot be resumed")
+    stats = RolloutStats()
+    resumable = ResumableOutput(job.output, job.resume) if job.output != "-" else None
+    generator = open_generator(job.backend, job.backend_opts)
+    positions: dict[str, int] = {}
+    try:
+        with _open_sandbox(job.sandbox, job.rollout.timeout_s) as sandbox, open_records(job.src, Task) as rows, \
+                Progress(None, "rollout", enabled=job.progress) as bar:
+            tasks = shard_tasks(rows, job.shard, positions)
+            skip = resumable.done_ids if resumable is not None else ()
+            stats.started = time.monotonic()  # tokens/s and wait shares exclude loading the model and the pool
+            trajectories = rollout(tasks, generator, sandbox, job.rollout, skip=skip, stats=stats)
+
+            def counted(items):
+                for traj in items:
+                    bar.update(acc=f"{stats.num_correct / max(stats.num_trajectories, 1):.2f}")
+                    yield traj
+
+            if resumable is None:
+                with record_sink("-") as sink:
+                    for traj in keep_filter(counted(trajectories), job.keep, job.max_per_task):
+                        sink.write(traj)
+                        sink.flush()
+            else:
+                for traj in counted(trajectories):
+                    resumable.write(traj)
+        if resumable is not None:
+            written = resumable.finish(output_order(positions),
+                                       keep=lambda rows: keep_filter(rows, job.keep, job.max_per_task))
+            log.info("wrote %d trajectories to %s", written, job.output)
+    finally:
+        if resumable is not None:
+            resumable.close()
+        generator.close()
+    log.info("%s", stats.summary())
+    return stats
