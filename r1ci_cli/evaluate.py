@@ -10,7 +10,8 @@ Contract:
 * With k samples per instance, ``pass@k`` uses the unbiased estimator 1 − C(n−c, k)/C(n, k) per instance,
   averaged over instances of a task; ``accuracy`` stays the mean over all samples.
 * Behaviour: mean code calls, share of trajectories that run code, finish reasons, mean response tokens
-  (token ids of model turns when stored, else the rollout's ``usage``, else whitespace words), and the
+  (token ids of model turns when stored, else the rollout's ``usage``, else whitespace words — text backends
+  such as the reference teacher count no tokens), and the
   self-check rate: the share of trajectories that execute more code after the first execution result whose
   output already contains the final answer (the model checks a candidate it has already printed).
 """
@@ -52,7 +53,7 @@ def response_tokens(traj: Trajectory) -> int:
     if model_turns and all(t.ids is not None for t in model_turns):
         return sum(len(t.ids or ()) for t in model_turns)
     usage = traj.extra.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int) and usage["completion_tokens"] > 0:
         return usage["completion_tokens"]
     return sum(len(t.text.split()) for t in model_turns)
 

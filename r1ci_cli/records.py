@@ -294,7 +294,7 @@ _TASK_RENAMES = {"answer": "reference_answer"}
 # Extra fields a rollout adds to a Trajectory; they are not the Task's and do not go back into it.
 TRAJECTORY_OWNED = frozenset({
     "prompt", "prompt_ids", "tokenizer", "sample_index", "sample_seed", "rollout_seed", "well_formed", "usage",
-    "verify_error", "partial", "error", "guide", "timing",
+    "error",
 })
 
 

@@ -7,9 +7,8 @@ import json
 import pytest
 
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.records import Task, Trajectory, Turn
-from r1ci_cli.rollout.pipeline import (Shard, keep_filter, output_order, parse_shard, shard_tasks,
-                                       task_from_trajectory)
+from r1ci_cli.records import Task, Trajectory, Turn, task_from_trajectory
+from r1ci_cli.rollout.pipeline import Shard, keep_filter, output_order, parse_shard, shard_tasks
 from r1ci_cli.rollout.resume import ResumableOutput
 
 

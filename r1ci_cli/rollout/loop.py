@@ -35,7 +35,7 @@ from typing import Any
 
 from r1ci_cli.answer import extract_answer
 from r1ci_cli.backends.base import Completion, Generator, GenRequest
-from r1ci_cli.records import ExecResult, Task, Trajectory, Turn
+from r1ci_cli.records import ExecResult, Task, Trajectory, Turn, task_fields_for_trajectory
 from r1ci_cli.rollout import protocol
 from r1ci_cli.rollout.styles import Style, get_style, steer_hint
 from r1ci_cli.seeds import derive_seed
@@ -203,8 +203,7 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
         answer = verdict.answer if verdict else None
         correct = bool(verdict and verdict.correct)
         value = protocol.reward(correct, formed, len(state.stops), opts.reward)
-    extra: dict[str, Any] = {k: v for k, v in task.to_dict().items() if k not in ("id", "v", "answer")}
-    extra["reference_answer"] = task.answer
+    extra: dict[str, Any] = task_fields_for_trajectory(task)
     extra.update({
         "prompt": list(state.messages), "sample_index": state.sample,
         "sample_seed": derive_seed(opts.seed, state.id), "rollout_seed": opts.seed,

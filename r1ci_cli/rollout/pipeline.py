@@ -5,8 +5,6 @@
 * ``keep_filter`` applies ``--keep correct`` (drops wrong and sandbox-failed trajectories) and
   ``--max-per-task N`` (the first N kept trajectories of each task, in output order; PAPER.md "SFT": at
   most 70 per task), streaming.
-* ``task_from_trajectory`` rebuilds the Task a trajectory came from (the trajectory stores the Task's
-  fields; the Task's ``answer`` is stored as ``reference_answer`` because ``answer`` is the model's).
 """
 
 from __future__ import annotations
@@ -85,17 +83,3 @@ def output_order(positions: dict[str, int]):
         return (0 if position is not None else 1, position if position is not None else 0,
                 sample if isinstance(sample, int) else 0, str(row.get("id")))
     return key
-
-
-# Fields the rollout adds to a trajectory's extra; everything else there came from the Task.
-ROLLOUT_FIELDS = ("prompt", "prompt_ids", "tokenizer", "sample_index", "sample_seed", "rollout_seed",
-                  "well_formed", "usage", "error")
-
-
-def task_from_trajectory(traj: Trajectory) -> Task:
-    """The Task a trajectory was rolled out from, its pass-through fields included (for stages that group
-    trajectories by task)."""
-    data = {k: v for k, v in traj.extra.items() if k not in ROLLOUT_FIELDS and k != "reference_answer"}
-    data["id"] = traj.task_id
-    data["answer"] = traj.extra.get("reference_answer")
-    return Task.from_dict(data, "<trajectory>", 0)
