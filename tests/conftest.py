@@ -59,3 +59,11 @@ def run_programs(sandbox_pool):
         return out
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random-init Qwen2 model with a locally trained tokenizer, made once per session."""
+    from r1ci_cli.models import InitModelOptions, init_model
+
+    return str(init_model(tmp_path_factory.mktemp("tiny") / "model", InitModelOptions(preset="tiny", seed=0)))

@@ -1,0 +1,300 @@
+"""Supervised fine-tuning on trajectories: masked causal-LM loss over model-written tokens.
+
+Contract of ``sft(sources, options)``:
+
+* Reads trajectories (``sft_data``: correct only, ≤ ``max_per_task`` per task), turns them into sequences
+  (``sequences``: loss mask on model tokens only, explicit truncation), and trains for ``epochs`` over
+  global batches of ``batch_size`` sequences, each split into micro-batches of ``micro_batch_size`` per rank
+  with gradient accumulation making up the rest.
+* The loss of a global batch is the mean over its predicted loss tokens (token mean over the whole batch,
+  not a mean of per-sequence means), the same whatever the micro-batch size, accumulation or rank count.
+* Writes into ``output``: ``metrics.jsonl`` (one row per optimizer step), ``resolved_config.json``,
+  checkpoints every ``save_every`` steps and at the end (``checkpoint.py``), and the final model and
+  tokenizer (``save_pretrained`` layout) at the top of ``output``.
+* ``resume=True`` continues from the newest checkpoint and reaches the same final weights and metrics as an
+  uninterrupted run (CPU, same thread count; GPU kernels may differ in the last bits).
+
+Not handled: sequence packing; logits are computed only at loss positions, which keeps memory in check for
+large vocabularies, but a single very long row still needs its full activations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1ci_cli.errors import R1ciError
+from r1ci_cli.progress import Progress
+from r1ci_cli.streams import write_bytes_atomic
+from r1ci_cli.train import sft_data
+from r1ci_cli.train.checkpoint import (latest_checkpoint, read_trainer_state, save_checkpoint,
+                                       truncate_metrics)
+from r1ci_cli.train.engine import EngineOptions, open_engine
+from r1ci_cli.train.schedule import warmup_steps_for
+from r1ci_cli.train.sequences import SequenceBuilder, TokenSequence
+
+log = logging.getLogger("r1ci.sft")
+
+METRICS = "metrics.jsonl"
+RESOLVED_CONFIG = "resolved_config.json"
+# Metrics fields that measure time: they differ between a resumed and an uninterrupted run.
+TIMING_FIELDS = ("tokens_per_s", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class SftOptions:
+    """Defaults are the paper's (PAPER.md "SFT") where it gives them, else marked (ours) in the command."""
+
+    model: str
+    output: str
+    epochs: int = 3
+    batch_size: int = 32
+    micro_batch_size: int = 4
+    lr: float = 1e-5
+    warmup_ratio: float = 0.03
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    max_seq_len: int = 4096
+    max_per_task: int = 70
+    only_correct: bool = True
+    max_steps: int | None = None
+    save_every: int = 100
+    keep_checkpoints: int = 2
+    resume: bool = False
+    precision: str = "auto"
+    device: str = "auto"
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None
+    seed: int = 0
+    progress: bool = True
+    # Flag values and where each came from (click's ParameterSource), written to resolved_config.json.
+    resolved: Mapping[str, Any] = field(default_factory=dict)
+
+    def run_key_fields(self) -> dict[str, Any]:
+        """What decides a run's numbers; a resume with different values is refused."""
+        skip = {"output", "save_every", "keep_checkpoints", "resume", "progress", "resolved", "model"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+@dataclass(frozen=True)
+class SftResult:
+    output: Path
+    steps: int
+    final_loss: float | None
+    num_sequences: int
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _check(options: SftOptions, world_size: int) -> int:
+    """Validates the options before any input is read; returns the gradient accumulation steps."""
+    if options.epochs < 1 or options.batch_size < 1 or options.micro_batch_size < 1:
+        raise R1ciError("--epochs, --batch-size and --micro-batch-size must be at least 1")
+    per_step = options.micro_batch_size * world_size
+    if options.batch_size % per_step:
+        raise R1ciError(f"--batch-size {options.batch_size} is not a multiple of --micro-batch-size × ranks "
+                        f"= {options.micro_batch_size} × {world_size}")
+    out = Path(options.output)
+    if world_size > 1 and options.deepspeed is None:
+        raise R1ciError(f"WORLD_SIZE={world_size} but no --deepspeed CONFIG: the torch engine runs one process")
+    if not options.resume and out.exists() and any(out.iterdir()):
+        raise R1ciError(f"{out}: exists and is not empty; use --resume to continue it, or another -o")
+    if not out.parent.is_dir():
+        raise R1ciError(f"{out}: parent directory {out.parent} does not exist")
+    return options.batch_size // per_step
+
+
+def _loss_sum(model: Any, batch: Mapping[str, Any]):
+    """Sum of token cross-entropies at loss positions; logits only where a label exists."""
+    import torch
+    import torch.nn.functional as F
+
+    hidden = model.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                 use_cache=False).last_hidden_state  # (B, T, H)
+    targets = batch["labels"][:, 1:]  # (B, T-1)
+    where = targets != -100
+    logits = model.get_output_embeddings()(hidden[:, :-1][where])  # (N, V)
+    return F.cross_entropy(logits.float(), targets[where], reduction="sum"), torch.count_nonzero(where)
+
+
+def _train_step(engine: Any, sequences: Sequence[TokenSequence], batch: list[int], options: SftOptions,
+                pad_id: int) -> tuple[float, float, int, int]:
+    """One optimizer step over a global batch: (loss, grad norm, tokens, loss tokens), all ranks summed."""
+    from r1ci_cli.train.sequences import collate
+
+    num_loss_tokens = sum(sft_data.predicted_loss_tokens(sequences[i]) for i in batch)
+    micro = sft_data.rank_micro_batches(batch, sequences, options.micro_batch_size, engine.world_size,
+                                        engine.rank)
+    # The engine contract: each micro loss is divided by the global batch's loss tokens (engine.py).
+    scale = 1.0 / max(1, num_loss_tokens)
+    loss_total = 0.0
+    tokens = 0
+    for indices in micro:
+        tensors = {k: v.to(engine.device) for k, v in collate([sequences[i] for i in indices], pad_id).items()}
+        with engine.autocast():
+            loss_sum, _count = _loss_sum(engine.model, tensors)
+        engine.backward(loss_sum * scale)
+        loss_total += float(loss_sum.detach())
+        tokens += int(tensors["attention_mask"].sum())
+    grad_norm = engine.step()
+    loss_total, tokens = engine.all_reduce_sum([loss_total, float(tokens)])
+    return loss_total / max(1, num_loss_tokens), grad_norm, int(tokens), num_loss_tokens
+
+
+def _prepare_data(sources: Sequence[str], options: SftOptions, tokenizer: Any):
+    rows = sft_data.read_trajectories(sources)
+    chosen, stats = sft_data.select(rows, options.only_correct, options.max_per_task, options.seed)
+    log.info("sft: %d trajectories read, %d incorrect skipped, %d over the per-task cap skipped, %d kept "
+             "(%d tasks)", stats.num_read, stats.num_incorrect_skipped, stats.num_over_cap_skipped,
+             stats.num_selected, stats.num_tasks)
+    builder = SequenceBuilder(tokenizer, options.max_seq_len)
+    sequences = sft_data.build_sequences(chosen, builder)
+    return sequences, stats, builder.stats
+
+
+def sft(sources: Sequence[str], options: SftOptions) -> SftResult:
+    """Train (see the module docstring). Every rank calls this; rank 0 writes files."""
+    from transformers import AutoTokenizer
+
+    rank, world_size = _world()
+    grad_accum = _check(options, world_size)
+    if rank != 0:  # one copy of every message: the other ranks only warn
+        logging.getLogger("r1ci").setLevel(logging.WARNING)
+    out = Path(options.output)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(options.model)
+    except (OSError, ValueError) as err:
+        raise R1ciError(f"--model {options.model}: no loadable tokenizer ({str(err).splitlines()[0]})") from None
+    sequences, selection, seq_stats = _prepare_data(sources, options, tokenizer)
+    per_epoch = sft_data.steps_per_epoch(len(sequences), options.batch_size)
+    total_steps = per_epoch * options.epochs
+    if options.max_steps is not None:
+        total_steps = min(total_steps, options.max_steps)
+    warmup = warmup_steps_for(total_steps, options.warmup_ratio)
+    run_key = _run_key(options, sft_data.data_fingerprint(sequences), world_size)
+
+    checkpoint = latest_checkpoint(out) if options.resume else None
+    start_step, metrics_rows = 0, 0
+    if checkpoint is not None:
+        state = read_trainer_state(checkpoint)
+        if state["run_key"] != run_key:
+            raise R1ciError(f"{checkpoint}: made with other data or settings than this command; "
+                            "rerun with the original flags, or start a fresh -o")
+        start_step, metrics_rows = state["step"], state["metrics_rows"]
+        log.info("sft: resuming from %s (step %d of %d)", checkpoint, start_step, total_steps)
+    elif options.resume:
+        log.info("sft: --resume given but %s has no checkpoint; starting from step 0", out)
+
+    engine = open_engine(checkpoint or options.model, EngineOptions(
+        lr=options.lr, total_steps=total_steps, warmup_steps=warmup, weight_decay=options.weight_decay,
+        grad_clip=options.grad_clip, min_lr_ratio=options.min_lr_ratio, precision=options.precision,
+        device=options.device, gradient_checkpointing=options.gradient_checkpointing,
+        micro_batch_size=options.micro_batch_size, grad_accum=grad_accum, deepspeed_config=options.deepspeed,
+        seed=options.seed))
+    if checkpoint is not None:
+        engine.load(checkpoint)
+
+    metrics_path = out / "metrics.jsonl"
+    if rank == 0:
+        out.mkdir(exist_ok=True)
+        truncate_metrics(metrics_path, metrics_rows)
+        _write_resolved(out, options, {
+            "world_size": world_size, "grad_accum": grad_accum, "steps_per_epoch": per_epoch,
+            "total_steps": total_steps, "warmup_steps": warmup, "num_sequences": len(sequences),
+            "selection": asdict(selection), "sequences": seq_stats.as_dict(), "run_key": run_key,
+            "precision": getattr(engine, "precision", options.precision), "device": str(engine.device)})
+
+    def save(step: int, rows: int) -> None:
+        save_checkpoint(out, step, engine, {"step": step, "epoch": step // per_epoch,
+                                            "batch_in_epoch": step % per_epoch, "metrics_rows": rows,
+                                            "run_key": run_key},
+                        options.keep_checkpoints, extra_files=tokenizer.save_pretrained)
+
+    last_loss = _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps,
+                      per_epoch, metrics_rows, save)
+    _export(engine, tokenizer, out)
+    log.info("sft: %d steps done; model in %s", total_steps, out)
+    return SftResult(out, total_steps, last_loss, len(sequences))
+
+
+def _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps, per_epoch,
+          metrics_rows, save) -> float | None:
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    started = time.monotonic()
+    last_loss = None
+    order_epoch, order = -1, []
+    handle = open(metrics_path, "ab") if engine.rank == 0 else None
+    try:
+        with Progress(total_steps, "sft", enabled=options.progress and engine.rank == 0) as bar:
+            bar.update(start_step)
+            for step in range(start_step, total_steps):
+                epoch, batch_index = divmod(step, per_epoch)
+                if epoch != order_epoch:
+                    order_epoch, order = epoch, sft_data.epoch_order(options.seed, epoch, len(sequences))
+                batch = sft_data.global_batch(order, batch_index, options.batch_size)
+                lr = engine.lr()
+                step_started = time.monotonic()
+                loss, grad_norm, tokens, loss_tokens = _train_step(engine, sequences, batch, options, pad_id)
+                last_loss = loss
+                row = {"step": step + 1, "epoch": round((step + 1) / per_epoch, 4), "loss": loss, "lr": lr,
+                       "grad_norm": grad_norm, "num_tokens": tokens, "num_loss_tokens": loss_tokens,
+                       "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - step_started), 1),
+                       "elapsed_s": round(time.monotonic() - started, 3)}
+                metrics_rows += 1
+                if handle is not None:
+                    handle.write(json.dumps(row).encode() + b"\n")
+                    handle.flush()
+                bar.update(1, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                if (step + 1) % options.save_every == 0 or step + 1 == total_steps:
+                    if handle is not None:
+                        os.fsync(handle.fileno())
+                    save(step + 1, metrics_rows)
+    finally:
+        if handle is not None:
+            handle.close()
+    return last_loss
+
+
+def _run_key(options: SftOptions, data_fingerprint: str, world_size: int) -> str:
+    import hashlib
+
+    blob = json.dumps({"options": options.run_key_fields(), "data": data_fingerprint, "world": world_size},
+                      sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _write_resolved(out: Path, options: SftOptions, derived: dict[str, Any]) -> None:
+    values = {k: v for k, v in asdict(options).items() if k != "resolved"}
+    data = {"flags": dict(options.resolved), "options": values, "derived": derived}
+    log.debug("sft: resolved config %s", json.dumps(data, default=str))
+    write_bytes_atomic(str(out / RESOLVED_CONFIG), json.dumps(data, indent=2, default=str).encode() + b"\n")
+
+
+def _export(engine: Any, tokenizer: Any, out: Path) -> None:
+    """The final model and tokenizer at the top of ``out``, each file moved into place by rename.
+
+    Collective: ZeRO-3 gathers the sharded weights on every rank; rank 0 writes.
+    """
+    tmp = out / ".tmp-export"
+    if engine.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    engine.barrier()
+    engine.export(tmp)
+    if engine.rank == 0:
+        tokenizer.save_pretrained(tmp)
+        for path in tmp.iterdir():
+            os.chmod(path, 0o644)
+            os.replace(path, out / path.name)
+        tmp.rmdir()
+    engine.barrier()
