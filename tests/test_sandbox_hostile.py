@@ -82,6 +82,54 @@ def test_only_an_isolated_loopback_is_visible(pool):
     assert res.stdout.strip() == "['lo']"
 
 
+# A request that leaves a listening TCP socket, a bound abstract unix socket, a SysV shared-memory segment and a
+# sleeping setsid() process holding them. Every later request (whichever worker runs it) must be able to claim
+# the same names again, so nothing it made outlived it even where a worker reuses namespaces across requests.
+_LEAKER = """
+    import ctypes, os, socket, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    report = []
+    tcp = socket.socket()
+    try:
+        tcp.bind(("0.0.0.0", {port}))
+        tcp.listen(1)
+        report.append("tcp-ok")
+    except OSError as err:
+        report.append("tcp-" + type(err).__name__)
+    unix = socket.socket(socket.AF_UNIX)
+    try:
+        unix.bind("\\0{tag}")
+        unix.listen(1)
+        report.append("unix-ok")
+    except OSError as err:
+        report.append("unix-" + type(err).__name__)
+    shm = libc.shmget({key}, 4096, 0o1600 | 0o2000)  # IPC_CREAT | IPC_EXCL
+    report.append("shm-ok" if shm >= 0 else "shm-errno-%d" % ctypes.get_errno())
+    report.append("hostname-" + ("changed" if libc.sethostname(b"mine", 4) == 0 else "denied"))
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(60)
+        os._exit(0)
+    print(" ".join(report))
+"""
+
+
+def test_sockets_ipc_and_hostname_do_not_survive_a_request(pool):
+    tag = "r1ci-leak-" + secrets.token_hex(4)
+    key = int(secrets.token_hex(3), 16) + 1
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]  # a free port number here; inside, the sandbox's own network is separate
+    probe.close()
+    # Three sequential requests over two workers: at least two of them run on the same worker.
+    outs = [run(pool, _LEAKER.format(port=port, tag=tag, key=key)) for _ in range(3)]
+    for res in outs:
+        assert res.status == "ok", res
+        assert res.stdout.split() == ["tcp-ok", "unix-ok", "shm-ok", "hostname-denied"], res
+    host = run(pool, "import socket; print(socket.gethostname())")
+    assert host.status == "ok" and host.stdout.strip() != "mine", host
+
+
 # --- files --------------------------------------------------------------------------------------------------
 HOME = pwd.getpwuid(os.getuid()).pw_dir
 

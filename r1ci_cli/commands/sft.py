@@ -7,17 +7,7 @@ import sys
 
 import click
 
-from r1ci_cli.commands.base import R1ciCommand, common_options, seed_option
-
-
-def _resolved(ctx: click.Context) -> dict[str, dict[str, object]]:
-    """Every flag's value and where it came from (command line, environment, config file, default)."""
-    out = {}
-    for name, value in ctx.params.items():
-        source = ctx.get_parameter_source(name)
-        out[name] = {"value": list(value) if isinstance(value, tuple) else value,
-                     "source": source.name.lower() if source is not None else "unknown"}
-    return out
+from r1ci_cli.commands.base import R1ciCommand, common_options, resolved_params, seed_option
 
 
 @click.command("sft", cls=R1ciCommand)
@@ -83,7 +73,7 @@ def sft_cmd(src: tuple[str, ...], model: str, output: str, epochs: int, batch_si
         grad_clip=grad_clip, max_seq_len=max_seq_len, max_per_task=max_per_task, only_correct=only_correct,
         max_steps=max_steps, save_every=save_every, keep_checkpoints=keep_checkpoints, resume=resume,
         precision=precision, device=device, gradient_checkpointing=gradient_checkpointing, deepspeed=deepspeed,
-        seed=seed, progress=not quiet, resolved=_resolved(click.get_current_context()))
+        seed=seed, progress=not quiet, resolved=resolved_params(click.get_current_context()))
     # DeepSpeed's logger (imported by transformers/accelerate when installed) writes to stdout; this
     # command writes no records, so everything a library prints goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):

@@ -1,7 +1,8 @@
 """Isolation modes and how each one is started; ``auto`` probing lives in the worker (it needs the zygote).
 
-* ``zygote``   — fork per request from a preloaded worker into new PID, mount, network, IPC and UTS namespaces
-  with an allowlisted read-only root, tmpfs scratch, rlimits, a memory+pids cgroup and an unprivileged uid
+* ``zygote``   — fork per request from a preloaded worker into a new PID and IPC namespace and a private copy
+  of the worker's read-only allowlisted root, with the worker's network (loopback only, down) and UTS
+  namespaces, a fresh ``/proc`` and tmpfs scratch, rlimits, a memory+pids cgroup and an unprivileged uid
   (see ``zygote.py``). Needs root (or ``CAP_SYS_ADMIN``); the strongest and the fastest.
 * ``bwrap``    — bubblewrap per call with the same allowlisted root and namespaces; the code's interpreter is
   started by bwrap as root and the runner drops to the unprivileged uid before the code runs (bwrap's own

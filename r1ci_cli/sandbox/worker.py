@@ -53,9 +53,12 @@ class Worker:
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.hidden = isolation.hidden_paths(caller_cwd)
         self.mode = "none"
+        self.namespaces: zygote.Namespaces | None = None  # built at the first zygote request, then reused
 
     def close(self) -> None:
         self.slot.remove()
+        if self.namespaces is not None:
+            self.namespaces.close()
 
     # --- choosing a mode -------------------------------------------------------------------------------------
     def probe(self, mode: str) -> str | None:
@@ -101,7 +104,10 @@ class Worker:
             if mode in ("zygote", "none"):
                 spec = zygote.ChildSpec(mode == "zygote", self.layout, self.opts.sandbox_uid, self.opts.sandbox_gid,
                                         self.opts.scratch_mb, limits_, scratch)
-                pid, out_r, err_r, ready_r = zygote.spawn(code, spec, self.slot, self.own_pidns, self.lifeline)
+                if spec.isolate and self.namespaces is None:
+                    self.namespaces = zygote.Namespaces.create(self.layout)
+                pid, out_r, err_r, ready_r = zygote.spawn(code, spec, self.slot, self.own_pidns, self.lifeline,
+                                                          self.namespaces)
                 stdin_fd, stdin_data = None, b""
             else:
                 pid, out_r, err_r, ready_r, stdin_fd = self._spawn_exec(mode, limits_)
