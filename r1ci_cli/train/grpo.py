@@ -108,7 +108,8 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
 
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs and entropies of the next tokens. logits (B, T, V), input_ids (B, T) -> two (B, T-1).
+    """Log-probs (with gradient) and entropies (without) of the next tokens. logits (B, T, V), input_ids (B, T)
+    -> two (B, T-1).
 
     Position t holds log p(input_ids[t+1] | input_ids[:t+1]).
     """
@@ -116,5 +117,6 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch
     targets = input_ids[:, 1:]  # (B, T-1)
     log_probs = torch.log_softmax(logits, dim=-1)
     chosen = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)  # (B, T-1)
+    with torch.no_grad():  # a metric only: no graph over the whole vocabulary
+        entropy = -(log_probs.exp() * log_probs).sum(dim=-1)  # (B, T-1)
     return chosen, entropy

@@ -277,7 +277,10 @@ def _update(engine: Any, ref_model: Any, batch: Batch, opts: RlOptions) -> dict[
     total = len(batch.trajectories)
     micro = max(1, opts.micro_batch_size)
     engine.model.eval()  # no dropout: the old log-probs must equal the sampling policy's
-    batch.old_logp = frozen_logprobs(engine.model, batch, micro)
+    # With one update per batch the sampling policy is the current one: its log-probs are the current
+    # forward's, detached (ratio 1), and no extra forward pass is needed.
+    reuse_current = opts.update_epochs == 1
+    batch.old_logp = None if reuse_current else frozen_logprobs(engine.model, batch, micro)
     batch.ref_logp = frozen_logprobs(ref_model, batch, micro) if ref_model is not None else None
     advantages = torch.tensor(batch.advantages, dtype=torch.float32)  # (B,)
     sums = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "entropy": 0.0}
@@ -290,7 +293,8 @@ def _update(engine: Any, ref_model: Any, batch: Batch, opts: RlOptions) -> dict[
                 logp, entropy = sequence_logprobs(engine.model, batch, rows, with_entropy=True)
             mask = batch.loss_mask[rows]
             ref = batch.ref_logp[rows] if batch.ref_logp is not None else None
-            parts = grpo_loss(logp.float(), batch.old_logp[rows], ref, advantages[rows], mask, config)
+            old = logp.detach().float() if reuse_current else batch.old_logp[rows]
+            parts = grpo_loss(logp.float(), old, ref, advantages[rows], mask, config)
             engine.backward(parts.loss * share)
             weight = share / opts.update_epochs
             sums["loss"] += float(parts.loss.detach()) * weight

@@ -1,0 +1,102 @@
+"""rl-stage really learns: on a task set where a tiny SFT'd model is partly right, the training reward goes up.
+
+The setup, all seeded and on CPU:
+
+* 48 easy BBH ``boolean_expressions`` instances (at most two literals, at most one ``not``); a third of them
+  are ``True``.
+* A fresh ``tiny`` model is fine-tuned with ``sft`` for 40 steps on answer-only teacher trajectories (the agent
+  prompt, then ``<<<answer>>>`` from the task's stored answer). That teaches the format but not the logic: the
+  model then answers right a bit under half the time when sampling at temperature 1.0 ("partly right").
+* ``rl_stage`` then trains it for 16 GRPO steps (8 prompts × 4 samples, lr 1e-4, no KL) with the real rollout
+  loop, sandbox and verifier.
+
+The test asserts that the mean training reward of the last four steps exceeds that of the first four by a
+margin. It fails when the policy gradient points the wrong way (a sign error in the advantages or the loss),
+when masks leave the answer tokens out, or when the update does not reach the generator's weights. Measured
+on the 2-core development machine: ~150 s of CPU time (one torch thread); the reward went from 0.49 to 0.62
+(accuracy 0.41 to 0.52: the policy moves towards the majority answer and the format tightens).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from r1ci_cli.records import Task
+
+NUM_TASKS = 48
+SFT_STEPS = 40
+RL_STEPS = 16
+WINDOW = 4
+
+
+def _tasks() -> list[Task]:
+    from r1ci_cli.tasks.generate import GenOptions, generate_tasks
+
+    opts = GenOptions(sources=("bbh",), tasks=("boolean_expressions",), num_per_task=NUM_TASKS, pool="train",
+                      difficulty=("max_literals=2", "max_nots=1"), seed=0)
+    return list(generate_tasks(opts))
+
+
+def _teacher_rows(tasks: list[Task]) -> list[dict]:
+    """Answer-only trajectories in the agent format (what rl-stage rolls out), correct by construction."""
+    from r1ci_cli.rollout.protocol import SYSTEM_PROMPTS
+
+    rows = []
+    for task in tasks:
+        prompt = [{"role": "system", "content": SYSTEM_PROMPTS["agent"]}, {"role": "user", "content": task.question}]
+        rows.append({"id": f"{task.id}/teacher", "task_id": task.id, "style": "agent", "temperature": 1.0,
+                     "model": "teacher", "answer": task.answer, "correct": True, "reward": 1.1,
+                     "num_code_calls": 0, "finish": "answer",
+                     "turns": [{"role": "model", "text": f"<<<{task.answer}>>>"}],
+                     "task": task.task, "question": task.question, "prompt": prompt})
+    return rows
+
+
+@pytest.fixture
+def one_thread():
+    """The machine is shared: more torch threads than cores makes every step many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_thread):
+    from r1ci_cli.models import InitModelOptions, init_model
+    from r1ci_cli.sandbox import SandboxOptions, open_sandbox
+    from r1ci_cli.train.rl import RlOptions, rl_stage
+    from r1ci_cli.train.sft import SftOptions, sft
+
+    tasks = _tasks()
+    assert len(tasks) == NUM_TASKS
+    refs = tmp_path / "teacher.jsonl"
+    refs.write_text("".join(json.dumps(row) + "\n" for row in _teacher_rows(tasks)))
+    base = init_model(tmp_path / "m0", InitModelOptions(preset="tiny", seed=0))
+    sft([str(refs)], SftOptions(model=str(base), output=str(tmp_path / "sft"), epochs=1000, batch_size=8,
+                                micro_batch_size=8, lr=1e-3, warmup_ratio=0.1, max_steps=SFT_STEPS,
+                                save_every=10**9, device="cpu", precision="fp32", progress=False, seed=0))
+
+    staged = [Task.from_dict({**task.to_dict(), "group": 1}) for task in tasks]
+    opts = RlOptions(stage=1, model=str(tmp_path / "sft"), output=str(tmp_path / "rl"), batch_size=8,
+                     group_size=4, steps=RL_STEPS, lr=1e-4, kl_coef=0.0, max_new_tokens=16, max_total_tokens=32,
+                     max_code_calls=1, timeout_s=10.0, micro_batch_size=32, generation_batch_size=32,
+                     save_every=10**6, device="cpu", precision="fp32", seed=0)
+    with open_sandbox(None, SandboxOptions(workers=1, timeout_s=10.0)) as box:
+        rl_stage(staged, opts, box)
+
+    rows = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, RL_STEPS + 1))
+    rewards = [r["reward_mean"] for r in rows]
+    first = sum(rewards[:WINDOW]) / WINDOW
+    last = sum(rewards[-WINDOW:]) / WINDOW
+    start_accuracy = sum(r["accuracy"] for r in rows[:WINDOW]) / WINDOW
+    curve = ", ".join(f"{x:.2f}" for x in rewards)
+    # The premise: the SFT'd model is partly right, so groups have reward variance to learn from.
+    assert 0.2 <= start_accuracy <= 0.8, f"SFT'd model not partly right (accuracy {start_accuracy:.2f}): {curve}"
+    assert last > first + 0.05, f"training reward did not rise: first {first:.3f}, last {last:.3f}: {curve}"
