@@ -13,11 +13,12 @@ R1CI := $(BIN)/r1ci
 TORCH_PIN := torch==2.13.0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 
-.PHONY: install sandbox-tools test test-fast bench all clean help data-bbh
+.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh
 
 help:
-	@echo "make install     venv in $(VENV) with r1ci, torch (CPU) and test tools; firejail + bubblewrap if apt works"
-	@echo "make all         the whole method on the built-in tiny model, on CPU (see README)"
+	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed and test tools; firejail, bubblewrap, slurm if apt works"
+	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
+	@echo "make ablation    4-stage curriculum vs flat GRPO, 3 seeds, on the tiny setup (long; table to runs/ablation)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
@@ -28,15 +29,17 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev]'
 	touch $@
 
-# The sandbox's optional wrappers (the default zygote isolation needs neither). Skipped without apt or root.
+# System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the
+# SLURM test (a one-node slurmctld/slurmd on loopback). Skipped without apt or root; those tests then skip.
+SYSTEM_PACKAGES := firejail bubblewrap slurm-wlm
 sandbox-tools:
-	@if command -v firejail >/dev/null && command -v bwrap >/dev/null; then :; \
+	@if command -v firejail >/dev/null && command -v bwrap >/dev/null && command -v slurmctld >/dev/null; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firejail bubblewrap >/dev/null; \
-	else echo "note: firejail/bubblewrap not installed (needs apt as root); --isolation auto uses the zygote"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "note: $(SYSTEM_PACKAGES) not installed (needs apt as root); --isolation auto uses the zygote"; fi
 
 test: install
 	$(BIN)/pytest -m "not gpu" -p no:cacheprovider || [ $$? -eq 5 ]
@@ -45,7 +48,11 @@ test-fast: install
 	$(BIN)/pytest -p no:cacheprovider || [ $$? -eq 5 ]
 
 bench: install
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[bench]'
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/rollout.py
+	$(BIN)/python bench/sft.py
+	$(BIN)/python bench/rl.py
 
 # The 7 knowledge-bound BBH subtasks need data: BBH-style items built from the BIG-bench source tasks
 # (bigbench 1.0.0 sdist on PyPI, Apache-2.0). Use them with `r1ci gen-tasks --data-dir data/bbh`.
@@ -56,3 +63,127 @@ data/bbh/.built: r1ci_cli/tasks/bbh/_bigbench_build.py | install
 
 clean:
 	rm -rf runs .pytest_cache
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The pipeline (`make all`). Every stage is a file under runs/$(RUN)/; real runs change only these variables:
+#   RUN      run name: files go to runs/$(RUN)/                                     (tiny)
+#   MODEL    start model: an init-model preset (micro|tiny|small) or a checkpoint directory / hub name (tiny)
+#   TEACHER  reference | openai:NAME | http(s)://HOST:PORT/v1 (+TEACHER_MODEL) | a checkpoint dir (reference)
+#   BACKEND  rollout backend of our own checkpoints: hf (CPU) or vllm (GPU)         (hf)
+#   GPUS     GPUs of the training steps: 0 = CPU; > 1 launches them with torchrun (0)
+#   NODES    nodes: more than 1 belongs to SLURM, `shell/submit.sh` (same variables)
+#   TASKS    gen-tasks --tasks of training (held-out = --pool eval instances of them)
+#   STEPS    rl-stage --steps per curriculum stage                                  (tiny default below)
+# The defaults are the tuned tiny CPU run (README "The built-in run").
+RUN ?= tiny
+MODEL ?= tiny
+TEACHER ?= reference
+TEACHER_MODEL ?=
+BACKEND ?= hf
+GPUS ?= 0
+NODES ?= 1
+TASKS ?= word_sorting,number_multiply
+DIFFICULTY ?= word_sorting.min_words=2 word_sorting.max_words=3 number_multiply.digits=[1,2]
+STEPS ?= 8
+SEED ?= 0
+# Instances per task: teacher/SFT questions, RL questions (disjoint from SFT), held-out eval questions.
+SFT_N ?= 150
+RL_N ?= 16
+EVAL_N ?= 50
+# Which instances: the tiny run holds out eval-pool instances of its training tasks; the paper protocol
+# trains on the train split and evaluates on the test split (GEN_TRAIN='--split train --pool train' GEN_EVAL='--split test').
+GEN_TRAIN ?= --pool train
+GEN_EVAL ?= --pool eval
+SFT_ARGS ?= --epochs 8 --batch-size 8 --micro-batch-size 8 --lr 3e-3 --warmup-ratio 0.05 --max-seq-len 512 \
+  --max-per-task 1000 --save-every 50
+POTENTIAL_STYLES ?= agent text code steer
+POTENTIAL_TEMPS ?= 0.2 0.4 0.6 0.8 1.0
+RL_ARGS ?= --batch-size 8 --group-size 4 --lr 3e-5 --kl-coef 0.001 --max-new-tokens 256 --max-total-tokens 512 \
+  --max-seq-len 768 --save-every 1000
+ROLLOUT_ARGS ?= --max-new-tokens 256 --max-total-tokens 512 --max-code-calls 2 --timeout-s 10
+EVAL_ARGS ?= --temperature 0.6 $(ROLLOUT_ARGS)
+STAGES ?= 1 2 3 4
+
+R := runs/$(RUN)
+Q := -q
+DEVICE := $(if $(filter 0,$(GPUS)),--device cpu,--device auto)
+TRAIN := $(if $(filter 0 1,$(GPUS)),$(R1CI),$(BIN)/torchrun --nproc_per_node=$(GPUS) -m r1ci_cli.cli)
+GEN := $(R1CI) gen-tasks $(Q) $(if $(TASKS),--tasks $(TASKS)) $(foreach d,$(DIFFICULTY),--difficulty $(d))
+# The start model: a preset name builds one with init-model; anything else is used as it is.
+M0 := $(if $(filter micro tiny small,$(MODEL)),$(R)/m0,$(MODEL))
+M0_DEP := $(if $(filter micro tiny small,$(MODEL)),$(R)/m0/config.json,)
+TEACHER_FLAGS := $(strip $(if $(filter reference,$(TEACHER)),--backend reference,\
+  $(if $(filter openai:%,$(TEACHER)),--backend openai --model $(patsubst openai:%,%,$(TEACHER)),\
+  $(if $(filter http://% https://%,$(TEACHER)),--backend openai --base-url $(TEACHER) --model $(TEACHER_MODEL),\
+  --backend $(BACKEND) --model $(TEACHER) $(DEVICE)))))
+POLICY := --backend $(BACKEND) $(DEVICE)
+RL_MODELS := $(foreach s,$(STAGES),$(R)/rl$(s)/model.safetensors)
+EVALS := $(R)/eval-base.jsonl.zst $(R)/eval-sft.jsonl.zst $(foreach s,$(STAGES),$(R)/eval-rl$(s).jsonl.zst)
+POT_FILES := $(foreach st,$(POTENTIAL_STYLES),$(foreach t,$(POTENTIAL_TEMPS),$(R)/potential/$(st)-$(t).jsonl.zst))
+
+all: install $(R)/report.md
+
+pipeline: $(R)/report.md
+
+$(R)/tasks-sft.jsonl.zst: | install
+	@mkdir -p $(@D)
+	$(GEN) $(GEN_TRAIN) --seed $(SEED) --num-per-task $(SFT_N) -o $@
+
+# RL questions: another seed of the training pool, minus every SFT question (PAPER.md: disjoint sets).
+$(R)/tasks-rl.jsonl.zst: $(R)/tasks-sft.jsonl.zst
+	$(GEN) $(GEN_TRAIN) --seed $$(( $(SEED) + 1000 )) --num-per-task $(RL_N) -o $(R)/tasks-rl-all.jsonl.zst
+	$(BIN)/python shell/disjoint.py $(R)/tasks-rl-all.jsonl.zst $@ $<
+
+# Held-out: the eval pool of the same tasks never shares a question with the train pool.
+$(R)/tasks-eval.jsonl.zst: | install
+	@mkdir -p $(@D)
+	$(GEN) $(GEN_EVAL) --seed $(SEED) --num-per-task $(EVAL_N) -o $@
+
+$(R)/m0/config.json: | install
+	rm -rf $(R)/m0
+	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
+
+$(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --keep correct --seed $(SEED) --resume -o $@
+
+$(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
+	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume
+
+# 4 styles × 5 temperatures of the SFT model on the RL questions, one file each (resumable piecewise).
+$(R)/potential/%.jsonl.zst: $(R)/tasks-rl.jsonl.zst $(R)/sft/model.safetensors
+	@mkdir -p $(@D)
+	$(R1CI) rollout $(Q) $< $(POLICY) --model $(R)/sft --style $(word 1,$(subst -, ,$*)) \
+	  --temperature $(word 2,$(subst -, ,$*)) $(ROLLOUT_ARGS) --seed $(SEED) --resume -o $@
+
+$(R)/staged.jsonl.zst: $(POT_FILES)
+	cat $^ | $(R1CI) score-potential $(Q) --groups 4 \
+	  --min-samples $(words $(POT_FILES)) -o $@
+
+# Stage s starts from stage s-1 (stage 1 from SFT) and trains on groups 1..s.
+prev = $(if $(filter 1,$(1)),$(R)/sft,$(R)/rl$(shell echo $$(( $(1) - 1 ))))
+define RL_RULE
+$(R)/rl$(1)/model.safetensors: $(R)/staged.jsonl.zst $(call prev,$(1))/model.safetensors
+	$$(TRAIN) rl-stage $$(Q) $$< --stage $(1) --model $(call prev,$(1)) -o $(R)/rl$(1) --steps $$(STEPS) \
+	  $$(RL_ARGS) $$(DEVICE) --seed $$$$(( $$(SEED) + $(1) )) --resume
+endef
+$(foreach s,$(STAGES),$(eval $(call RL_RULE,$(s))))
+
+$(R)/eval-base.jsonl.zst: $(R)/tasks-eval.jsonl.zst $(M0_DEP)
+	$(R1CI) eval run $(Q) $< $(POLICY) --model $(M0) $(EVAL_ARGS) --resume -o $@
+$(R)/eval-%.jsonl.zst: $(R)/tasks-eval.jsonl.zst $(R)/%/model.safetensors
+	$(R1CI) eval run $(Q) $< $(POLICY) --model $(R)/$* $(EVAL_ARGS) --resume -o $@
+
+$(R)/report.md: $(EVALS)
+	$(R1CI) eval report $(Q) $^ --names $(subst $(eval) ,$(shell printf ,),base sft $(foreach s,$(STAGES),rl$(s))) \
+	  --stages $(subst $(eval) ,$(shell printf ,),base sft $(foreach s,$(STAGES),rl$(s))) --report $@
+
+# Flat GRPO, the ablation's control: every group at once (--stage 4) for as many steps as the 4 stages together.
+$(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors
+	$(TRAIN) rl-stage $(Q) $< --stage 4 --model $(R)/sft -o $(R)/flat --steps $$(( $(STEPS) * $(words $(STAGES)) )) \
+	  $(RL_ARGS) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
+
+# Curriculum (4 stages) vs flat GRPO over ABLATION_SEEDS whole runs (runs/ablation-s<seed>/), same steps.
+ABLATION_SEEDS ?= 0 1 2
+ablation: install
+	ABLATION_SEEDS="$(ABLATION_SEEDS)" MAKE="$(MAKE)" PYTHON=$(BIN)/python shell/ablation.sh runs/ablation.md

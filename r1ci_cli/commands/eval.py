@@ -55,8 +55,8 @@ def eval_cmd() -> None:
 @output_option
 @click.option("--backend", type=click.Choice(["reference", "hf", "vllm", "openai"]), default="hf",
               show_default=True, help="Any rollout backend.")
-@click.option("--model", "models", multiple=True,
-              help="Checkpoint (hf, vllm) or served model (openai); repeat to compare models (-o is then a directory).")
+@click.option("--model", "--compare", "models", multiple=True,
+              help="Checkpoint (hf, vllm) or served model (openai); repeat (or --compare A --compare B) to compare models side by side (-o is then a directory).")
 @click.option("--style", type=click.Choice(["agent", "text", "code", "steer"]), default="agent", show_default=True,
               help="Rollout style.")
 @click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,

@@ -1,0 +1,41 @@
+"""Markdown table of the curriculum ablation from run directories (each with eval-{base,sft,rl1..4,flat}.jsonl.zst).
+
+    python shell/ablation_table.py runs/ablation-s0 runs/ablation-s1 ...
+
+Accuracy = share of correct held-out trajectories (pass@1 at the eval temperature); one row per seed and a
+mean row. "curriculum" is the last stage (rl4), the fair comparison with flat GRPO after the same steps;
+"best stage" is shown too but is chosen on the same held-out set, so it is optimistic.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from r1ci_cli.streams import read_dicts
+
+COLUMNS = ["base", "sft", "rl1", "rl2", "rl3", "rl4", "flat"]
+
+
+def accuracy(path: str) -> float:
+    """Share of records with correct == true; raises FileNotFoundError when the eval is missing."""
+    rows = [row for _, row in read_dicts(path)]
+    return sum(bool(r.get("correct")) for r in rows) / max(len(rows), 1)
+
+
+def table(runs: list[str]) -> str:
+    """The markdown table: per run, accuracy of every column, then the mean over runs."""
+    header = "| run | base | SFT | rl1 | rl2 | rl3 | curriculum (rl4) | flat GRPO | best stage |"
+    lines = [header, "|" + "---|" * 9]
+    sums = [0.0] * (len(COLUMNS) + 1)
+    for run in runs:
+        acc = [accuracy(os.path.join(run, f"eval-{c}.jsonl.zst")) for c in COLUMNS]
+        acc.append(max(acc[2:6]))
+        sums = [s + a for s, a in zip(sums, acc)]
+        lines.append(f"| {os.path.basename(run)} | " + " | ".join(f"{a:.3f}" for a in acc) + " |")
+    lines.append("| mean | " + " | ".join(f"{s / len(runs):.3f}" for s in sums) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(table(sys.argv[1:]))
