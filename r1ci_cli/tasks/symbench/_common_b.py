@@ -1,4 +1,5 @@
-"""Shared helpers of the string, board and puzzle SymBench families (knob sampling, strict answer parsers).
+"""Shared helpers of the string, board and puzzle SymBench families (strict answer parsers; ``knob`` is
+``_common_a``'s, re-exported).
 
 Every parser here returns ``None`` on text it cannot read and never raises: a verifier calls it on
 arbitrary model output.
@@ -6,28 +7,14 @@ arbitrary model output.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.answer import parse_list, parse_literal, parse_matrix, strip_wrapping
+from r1ci_cli.tasks.symbench._common_a import knob  # noqa: F401 - re-exported: one knob rule for all SymBench
 
 ANSWER_TAIL = "<<<"  # every question ends by asking for the <<<...>>> span, as the original prompts do
-
-
-def knob(rng: random.Random, knobs: Mapping[str, Any], name: str) -> Any:
-    """One knob's value for this instance: a ``[lo, hi]`` integer list is sampled inclusively with ``rng``,
-    a list of non-integers (or of more than two values) is a choice, anything else is used as given."""
-    value = knobs[name]
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"knob {name!r} is an empty list")
-        if len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            lo, hi = sorted(value)
-            return rng.randint(lo, hi)
-        return rng.choice(list(value))
-    return value
 
 
 def to_int(value: Any) -> int | None:
