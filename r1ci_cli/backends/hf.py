@@ -22,10 +22,11 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
+from r1ci_cli.backends.tokens import TokenizerMixin
 from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.rollout.protocol import find_stop
 
@@ -50,7 +51,7 @@ def _import_torch() -> tuple[Any, Any, Any]:
     return torch, AutoModelForCausalLM, AutoTokenizer
 
 
-class HfGenerator:
+class HfGenerator(TokenizerMixin):
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", batch_size: int = 16):
         torch, auto_model, auto_tokenizer = _import_torch()
         if not os.path.isdir(model_path):
@@ -105,31 +106,7 @@ class HfGenerator:
 
         return DynamicCache(config=self.model.config)
 
-    def _end_ids(self) -> set[int]:
-        ends = set()
-        if self.tokenizer.eos_token_id is not None:
-            ends.add(int(self.tokenizer.eos_token_id))
-        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != self.tokenizer.unk_token_id and im_end >= 0:
-            ends.add(im_end)
-        if not ends:
-            raise R1ciError("the tokenizer has neither an eos token nor <|im_end|>: cannot tell when a message ends")
-        return ends
-
     # -------------------------------------------------------------------------------------------- tokens
-
-    def encode_prompt(self, messages: Sequence[Mapping[str, str]]) -> tuple[int, ...]:
-        encoded = self.tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True,
-                                                     tokenize=True)
-        if isinstance(encoded, Mapping) or hasattr(encoded, "input_ids"):
-            encoded = encoded["input_ids"]
-        return tuple(int(i) for i in encoded)
-
-    def encode_text(self, text: str) -> tuple[int, ...]:
-        return tuple(int(i) for i in self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def _piece(self, token: int) -> str:
         piece = self._pieces.get(token)

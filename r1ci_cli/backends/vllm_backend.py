@@ -23,11 +23,12 @@ LoRA adapters, weight updates from a trainer in the same process (the GRPO engin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
-from r1ci_cli.errors import MissingDependency, R1ciError
+from r1ci_cli.backends.tokens import TokenizerMixin
+from r1ci_cli.errors import MissingDependency
 from r1ci_cli.rollout.protocol import find_stop
 from r1ci_cli.seeds import derive_seed
 
@@ -37,7 +38,7 @@ STOP_STRINGS = ["```", ">>>"]
 MAX_CONTINUATIONS = 64  # a turn re-submitted more often than this is cut off as "length"
 
 
-class VllmGenerator:
+class VllmGenerator(TokenizerMixin):
     def __init__(self, model_path: str, dtype: str = "auto", gpu_memory_utilization: float = 0.85,
                  max_model_len: int | None = None, seed: int = 0):
         try:
@@ -58,30 +59,6 @@ class VllmGenerator:
         self.tokenizer_fingerprint = fingerprint(self.tokenizer)
         self.end_ids = self._end_ids()
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
-
-    def _end_ids(self) -> set[int]:
-        ends = set()
-        if self.tokenizer.eos_token_id is not None:
-            ends.add(int(self.tokenizer.eos_token_id))
-        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end >= 0 and im_end != self.tokenizer.unk_token_id:
-            ends.add(im_end)
-        if not ends:
-            raise R1ciError("the tokenizer has neither an eos token nor <|im_end|>: cannot tell when a message ends")
-        return ends
-
-    def encode_prompt(self, messages: Sequence[Mapping[str, str]]) -> tuple[int, ...]:
-        encoded = self.tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True,
-                                                     tokenize=True)
-        if isinstance(encoded, Mapping) or hasattr(encoded, "input_ids"):
-            encoded = encoded["input_ids"]
-        return tuple(int(i) for i in encoded)
-
-    def encode_text(self, text: str) -> tuple[int, ...]:
-        return tuple(int(i) for i in self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def _params(self, request: GenRequest, max_tokens: int, round_index: int) -> Any:
         return self._vllm.SamplingParams(
