@@ -99,11 +99,14 @@ SFT_ARGS ?= --epochs 8 --batch-size 8 --micro-batch-size 8 --lr 3e-3 --warmup-ra
   --max-per-task 1000 --save-every 50
 POTENTIAL_STYLES ?= agent text code steer
 POTENTIAL_TEMPS ?= 0.2 0.4 0.6 0.8 1.0
-RL_ARGS ?= --batch-size 8 --group-size 4 --lr 3e-5 --kl-coef 0.001 --max-new-tokens 256 --max-total-tokens 512 \
+RL_ARGS ?= --prompts $(PROMPTS) --batch-size 8 --group-size 4 --lr 3e-5 --kl-coef 0.001 --max-new-tokens 256 --max-total-tokens 512 \
   --max-seq-len 768 --save-every 1000
-ROLLOUT_ARGS ?= --max-new-tokens 256 --max-total-tokens 512 --max-code-calls 2 --timeout-s 10
+ROLLOUT_ARGS ?= --prompts $(PROMPTS) --max-new-tokens 256 --max-total-tokens 512 --max-code-calls 2 --timeout-s 10
 EVAL_ARGS ?= --temperature 0.6 $(ROLLOUT_ARGS)
 STAGES ?= 1 2 3 4
+# System prompts of every rollout, training and evaluation step: short (a few words per style, for tiny
+# models whose sequences would otherwise be mostly prompt) or paper (PAPER.md's instructions) or a JSON file.
+PROMPTS ?= short
 
 R := runs/$(RUN)
 Q := -q
@@ -118,6 +121,8 @@ TEACHER_FLAGS := $(strip $(if $(filter reference,$(TEACHER)),--backend reference
   $(if $(filter http://% https://%,$(TEACHER)),--backend openai --base-url $(TEACHER) --model $(TEACHER_MODEL),\
   --backend $(BACKEND) --model $(TEACHER) $(DEVICE)))))
 POLICY := --backend $(BACKEND) $(DEVICE)
+# rl-stage samples with vLLM in the trainer's process when the rollouts use vLLM.
+RL_GEN := $(if $(filter vllm,$(BACKEND)),--generator vllm)
 RL_MODELS := $(foreach s,$(STAGES),$(R)/rl$(s)/model.safetensors)
 EVALS := $(R)/eval-base.jsonl.zst $(R)/eval-sft.jsonl.zst $(foreach s,$(STAGES),$(R)/eval-rl$(s).jsonl.zst)
 POT_FILES := $(foreach st,$(POTENTIAL_STYLES),$(foreach t,$(POTENTIAL_TEMPS),$(R)/potential/$(st)-$(t).jsonl.zst))
@@ -145,7 +150,7 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --keep correct --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --prompts $(PROMPTS) --keep correct --seed $(SEED) --resume -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume
@@ -165,7 +170,7 @@ prev = $(if $(filter 1,$(1)),$(R)/sft,$(R)/rl$(shell echo $$(( $(1) - 1 ))))
 define RL_RULE
 $(R)/rl$(1)/model.safetensors: $(R)/staged.jsonl.zst $(call prev,$(1))/model.safetensors
 	$$(TRAIN) rl-stage $$(Q) $$< --stage $(1) --model $(call prev,$(1)) -o $(R)/rl$(1) --steps $$(STEPS) \
-	  $$(RL_ARGS) $$(DEVICE) --seed $$$$(( $$(SEED) + $(1) )) --resume
+	  $$(RL_ARGS) $$(RL_GEN) $$(DEVICE) --seed $$$$(( $$(SEED) + $(1) )) --resume
 endef
 $(foreach s,$(STAGES),$(eval $(call RL_RULE,$(s))))
 
@@ -181,7 +186,7 @@ $(R)/report.md: $(EVALS)
 # Flat GRPO, the ablation's control: every group at once (--stage 4) for as many steps as the 4 stages together.
 $(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors
 	$(TRAIN) rl-stage $(Q) $< --stage 4 --model $(R)/sft -o $(R)/flat --steps $$(( $(STEPS) * $(words $(STAGES)) )) \
-	  $(RL_ARGS) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
+	  $(RL_ARGS) $(RL_GEN) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
 
 # Curriculum (4 stages) vs flat GRPO over ABLATION_SEEDS whole runs (runs/ablation-s<seed>/), same steps.
 ABLATION_SEEDS ?= 0 1 2

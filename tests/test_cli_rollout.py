@@ -130,3 +130,34 @@ def test_hf_backend_end_to_end_on_cpu(tasks_file, tmp_path, caplog):
     rows = lines(out)
     assert len(rows) == 2 * NUM_TASKS and all(r["prompt_ids"] and r["tokenizer"] for r in rows)
     assert "tokens/s" in stderr_and_logs(result, caplog)
+
+
+def test_prompt_sets_reach_the_trajectory_prompt(tasks_file, tmp_path, reuse_pool):
+    from r1ci_cli.rollout.protocol import SHORT_PROMPTS, SYSTEM_PROMPTS
+
+    for prompts, want in (("paper", SYSTEM_PROMPTS["agent"]), ("short", SHORT_PROMPTS["agent"])):
+        result = rollout(tasks_file, "--backend", "reference", "--prompts", prompts)
+        assert result.exit_code == 0, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert rows and all(r["prompt"][0] == {"role": "system", "content": want} for r in rows)
+    custom = tmp_path / "prompts.json"
+    custom.write_text(json.dumps({"agent": "Use Python. Answer as <<<answer>>>."}))
+    result = rollout(tasks_file, "--backend", "reference", "--prompts", str(custom))
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[0]["prompt"][0]["content"] == "Use Python. Answer as <<<answer>>>." and rows[0]["correct"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"agnet": "x"}', "field 'agnet': unknown style"),
+    ('{"agent": 3}', "field 'agent': expected a non-empty string"),
+    ('[1]', "expected a JSON object"),
+    ('{', "not a JSON object"),
+])
+def test_bad_prompt_files_are_one_line_errors(tasks_file, tmp_path, content, message):
+    custom = tmp_path / "prompts.json"
+    custom.write_text(content)
+    result = CliRunner().invoke(cli, ["rollout", tasks_file, "--backend", "reference", "--prompts", str(custom)])
+    assert result.exit_code == 1 and message in result.stderr and str(custom) in result.stderr
+    assert result.stdout == ""
+    result = CliRunner().invoke(cli, ["rollout", tasks_file, "--backend", "reference", "--prompts", "tiny"])
+    assert result.exit_code == 1 and "neither a prompt set" in result.stderr

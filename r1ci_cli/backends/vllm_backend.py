@@ -17,7 +17,7 @@ Contract (see ``base.Generator``):
 
 vllm is imported here only; without it ``MissingDependency`` says what to install.
 Not handled: tensor parallelism flags (set ``VLLM_*`` environment variables or extend ``BackendOptions``),
-LoRA adapters, weight updates from a trainer in the same process (the GRPO engine owns that).
+LoRA adapters, weight updates from a trainer in the same process (``vllm_policy.VllmPolicyGenerator`` adds them).
 """
 
 from __future__ import annotations

@@ -74,6 +74,13 @@ def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Seed of every random choice; same command + seed = same output.")(func)
 
 
+def prompts_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--prompts``: the system prompts of the rollout styles (rollout, eval and rl-stage share it)."""
+    return click.option("--prompts", default="paper", show_default=True, metavar="SET|FILE.json",
+                        help="System prompts: 'paper' (PAPER.md's instructions), 'short' (the same contracts "
+                             "in a few words, for tiny models) or a JSON file mapping styles to prompts.")(func)
+
+
 def resolved_params(ctx: click.Context) -> dict[str, dict[str, object]]:
     """Every flag's value and where it came from (commandline, environment, default_map, default), for
     the ``resolved_config.json`` that long jobs write beside their checkpoints."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, output_option, seed_option
+from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, output_option, prompts_option,
+                                    seed_option)
 
 
 class _EvalGroup(click.Group):
@@ -77,13 +78,14 @@ def eval_cmd() -> None:
 @click.option("--sandbox-workers", type=click.IntRange(min=1), default=2, show_default=True, help="Local pool.")
 @click.option("--resume", is_flag=True, help="Skip trajectories already in the output file(s).")
 @_with(_report_options)
+@prompts_option
 @seed_option
 @common_options
 def run_cmd(src: str, output: str, backend: str, models: tuple[str, ...], style: str, samples: int,
             temperature: float, max_new_tokens: int, max_total_tokens: int, max_code_calls: int, timeout_s: float,
             batch_size: int, device: str, base_url: str | None, api_key_env: str, sandbox_address: str | None,
             sandbox_workers: int, resume: bool, names: tuple[str, ...], summary: bool, report: str | None,
-            stages: tuple[str, ...], seed: int, quiet: bool) -> None:
+            stages: tuple[str, ...], prompts: str, seed: int, quiet: bool) -> None:
     """Roll out tasks with one or more models and summarise (trajectories to -o, rows with --summary).
 
     Example:  r1ci eval test.jsonl.zst --model ckpt/sft --report report.md -o sft.jsonl.zst
@@ -97,7 +99,7 @@ def run_cmd(src: str, output: str, backend: str, models: tuple[str, ...], style:
         raise click.UsageError(f"--backend {backend} needs --model")
     if resume and output == "-":
         raise click.UsageError("--resume needs -o FILE (or -o DIR with several models)")
-    rollout = RolloutOptions(style=style, temperature=temperature, samples=samples, seed=seed,
+    rollout = RolloutOptions(style=style, temperature=temperature, samples=samples, seed=seed, prompts=prompts,
                              max_code_calls=max_code_calls, timeout_s=timeout_s, max_new_tokens=max_new_tokens,
                              max_total_tokens=max_total_tokens)
     job = EvalJob(src=src, output=output, backend=backend, models=models, names=names,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, resolved_params, seed_option
+from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, prompts_option, resolved_params,
+                                    seed_option)
 
 
 @click.command("rl-stage", cls=R1ciCommand)
@@ -60,6 +61,11 @@ from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, 
               help="Local sandbox pool size.")
 @click.option("--generation-batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Trajectories generated together.")
+@click.option("--generator", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
+              help="Rollouts from the live torch policy (hf) or from vLLM in this process, synced after every "
+                   "update (vllm; needs r1ci[gpu]).")
+@click.option("--vllm-gpu-memory", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
+              help="With --generator vllm: the share of the GPU vLLM may take (weights + KV cache).")
 @click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True, help="Linear warmup.")
 @click.option("--min-lr-ratio", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="1.0 keeps the rate constant after warmup; below 1, cosine decay to this share of --lr.")
@@ -78,6 +84,7 @@ from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, 
               help="DeepSpeed JSON config (ZeRO 0-3) for the policy's memory.")
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True,
               help="Set by the deepspeed launcher.")
+@prompts_option
 @seed_option
 @common_options
 def rl_stage_cmd(src: str, stage: int, model: str, output: str, ref_model: str | None, batch_size: int,
@@ -85,9 +92,11 @@ def rl_stage_cmd(src: str, stage: int, model: str, output: str, ref_model: str |
                  update_epochs: int, micro_batch_size: int, filter_zero_variance: str, refill_rounds: int,
                  max_seq_len: int, max_new_tokens: int, max_total_tokens: int, max_code_calls: int,
                  timeout_s: float, sandbox_address: str | None, sandbox_token_file: str | None,
-                 sandbox_workers: int, generation_batch_size: int, warmup_steps: int, min_lr_ratio: float, weight_decay: float,
+                 sandbox_workers: int, generation_batch_size: int, generator: str, vllm_gpu_memory: float,
+                 warmup_steps: int, min_lr_ratio: float, weight_decay: float,
                  grad_clip: float, save_every: int, keep_checkpoints: int, resume: bool, device: str,
-                 precision: str, deepspeed: str | None, local_rank: int | None, seed: int, quiet: bool) -> None:
+                 precision: str, deepspeed: str | None, local_rank: int | None, prompts: str, seed: int,
+                 quiet: bool) -> None:
     """Train one curriculum stage with GRPO on the instances of groups 1..STAGE (reads all tasks first).
 
     Example:  r1ci rl-stage staged.jsonl.zst --stage 2 --model ckpt/rl1 -o ckpt/rl2
@@ -105,7 +114,8 @@ def rl_stage_cmd(src: str, stage: int, model: str, output: str, ref_model: str |
         max_total_tokens=max_total_tokens, max_code_calls=max_code_calls, timeout_s=timeout_s,
         warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay, grad_clip=grad_clip, seed=seed,
         save_every=save_every, keep=keep_checkpoints, resume=resume, device=device, precision=precision,
-        deepspeed_config=deepspeed, generation_batch_size=generation_batch_size)
+        deepspeed_config=deepspeed, generation_batch_size=generation_batch_size, prompts=prompts,
+        generator=generator, vllm_gpu_memory=vllm_gpu_memory)
     token = Path(sandbox_token_file).read_text().strip() if sandbox_token_file else None
     tasks = read_all(src, Task)
     Path(output).mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, output_option, seed_option
+from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, output_option, prompts_option,
+                                    seed_option)
 
 BACKEND_CHOICES = ("reference", "hf", "vllm", "openai")
 STYLE_CHOICES = ("agent", "text", "code", "steer")
@@ -81,6 +82,7 @@ def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None):
               help="Local pool workers.")
 @click.option("--isolation", type=click.Choice(["auto", "zygote", "bwrap", "firejail", "none"]), default="auto",
               show_default=True, help="Local pool isolation.")
+@prompts_option
 @seed_option
 @common_options
 def rollout_cmd(src: str, output: str, backend: str, model: str | None, style: str, samples: int,
@@ -90,7 +92,7 @@ def rollout_cmd(src: str, output: str, backend: str, model: str | None, style: s
                 batch_size: int, cohorts: int, max_in_flight: int, device: str, dtype: str,
                 gpu_memory_utilization: float, max_model_len: int | None, base_url: str | None,
                 api_key_env: str, concurrency: int, sandbox_address: str | None, sandbox_workers: int,
-                isolation: str, seed: int, quiet: bool) -> None:
+                isolation: str, prompts: str, seed: int, quiet: bool) -> None:
     """Roll out tasks with a model and a code sandbox; write one Trajectory per sample.
 
     Example:  r1ci gen-tasks --tasks game24 --num-per-task 5 | r1ci rollout --backend reference
@@ -110,7 +112,7 @@ def rollout_cmd(src: str, output: str, backend: str, model: str | None, style: s
     opts = RolloutOptions(style=style, temperature=temperature, top_p=top_p, samples=samples, seed=seed,
                           max_code_calls=max_code_calls, timeout_s=timeout_s, max_new_tokens=max_new_tokens,
                           max_total_tokens=max_total_tokens, max_observation_chars=max_observation_chars,
-                          reward=reward, cohorts=cohorts, max_in_flight=max_in_flight)
+                          reward=reward, cohorts=cohorts, max_in_flight=max_in_flight, prompts=prompts)
     backend_opts = BackendOptions(model=model, device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
                                   api_key_env=api_key_env, concurrency=concurrency, max_model_len=max_model_len,
                                   gpu_memory_utilization=gpu_memory_utilization)

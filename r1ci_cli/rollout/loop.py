@@ -59,6 +59,7 @@ class RolloutOptions:
     reward: protocol.RewardOptions = field(default_factory=protocol.RewardOptions)
     cohorts: int = 2
     max_in_flight: int = 64
+    prompts: str = "paper"  # system prompt set (protocol.PROMPT_SETS) or a JSON file of style prompts
 
 
 def trajectory_id(task_id: str, style: str, temperature: float, sample: int) -> str:
@@ -232,7 +233,7 @@ def _jobs(tasks: Iterable[Task], opts: RolloutOptions, skip: set[str], style: St
 def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: RolloutOptions,
             skip: Iterable[str] = (), stats: RolloutStats | None = None) -> Iterator[Trajectory]:
     """Roll out every task ``opts.samples`` times; see the module docstring for the contract."""
-    style = get_style(opts.style)
+    style = get_style(opts.style, opts.prompts)
     if opts.cohorts < 1 or opts.max_in_flight < 1:
         raise ValueError("cohorts and max_in_flight must be positive")
     stats = stats if stats is not None else RolloutStats()

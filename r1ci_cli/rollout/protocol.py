@@ -68,6 +68,48 @@ A guide will tell you before each step whether to use code or text reasoning nex
 
 SYSTEM_PROMPTS = {"agent": _AGENT_PROMPT, "text": _TEXT_PROMPT, "code": _CODE_PROMPT, "steer": _STEER_PROMPT}
 
+# The same four contracts in a few words each (ours, not the paper's): a tiny model spends most of its
+# sequence on the ~250-token paper prompts; these are ~30-45 tokens. Select them with ``--prompts short``.
+_SHORT_AGENT = ("Solve the problem. To run Python, write one ```python block and stop; its output comes back "
+                "after \"Code Execution Results:\". End with the final answer as <<<answer>>>.")
+SHORT_PROMPTS = {
+    "agent": _SHORT_AGENT,
+    "text": "Solve the problem by reasoning in text, without code. End with the final answer as <<<answer>>>.",
+    "code": ("Solve the problem with one ```python block that prints the final answer as <<<answer>>>. "
+             "Write nothing after the block."),
+    "steer": _SHORT_AGENT + " Follow the guide's advice on using code or text.",
+}
+PROMPT_SETS = {"paper": SYSTEM_PROMPTS, "short": SHORT_PROMPTS}
+
+
+def load_prompts(spec: str) -> dict[str, str]:
+    """The system prompt of every style: a named set (``paper``, ``short``) or a JSON file whose object maps
+    style names to prompts (styles it leaves out keep the paper's prompt)."""
+    if spec in PROMPT_SETS:
+        return dict(PROMPT_SETS[spec])
+    import json
+    from pathlib import Path
+
+    from r1ci_cli.errors import R1ciError
+
+    path = Path(spec)
+    if not path.is_file():
+        raise R1ciError(f"--prompts {spec!r}: neither a prompt set ({', '.join(PROMPT_SETS)}) nor a JSON file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise R1ciError(f"{path}: not a JSON object of style prompts ({exc})") from None
+    if not isinstance(data, dict):
+        raise R1ciError(f"{path}: expected a JSON object mapping styles to prompts")
+    prompts = dict(SYSTEM_PROMPTS)
+    for style, prompt in data.items():
+        if style not in SYSTEM_PROMPTS:
+            raise R1ciError(f"{path}: field {style!r}: unknown style (choose from {', '.join(STYLES)})")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise R1ciError(f"{path}: field {style!r}: expected a non-empty string")
+        prompts[style] = prompt
+    return prompts
+
 # The opening line of a python fence, at the start of a line (leading spaces allowed: list items).
 _FENCE_OPEN = re.compile(r"(?m)^[ \t]*```+[ \t]*python[^\n]*\n")
 # A closing fence: a line that starts with three backticks. Stopping as soon as the backticks appear (no

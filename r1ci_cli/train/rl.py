@@ -4,7 +4,8 @@ Per step:
 
 1. the sampler takes ``batch_size`` instances from the stage pool (groups 1..stage, cumulative);
 2. the live policy rolls each out ``group_size`` times at temperature 1.0 through the rollout loop and the
-   sandbox pool (hf backend on CPU; the backend is behind ``backends.base.Generator``);
+   sandbox pool: ``generator="hf"`` samples from the live torch policy, ``"vllm"`` from a vLLM engine in
+   this process that takes the policy's weights after every update (``backends.vllm_policy``);
 3. rewards are the paper's (+1 correct, ±0.1 format, −0.1 beyond 6 turns); advantages are group-normalised;
    with ``filter_zero_variance`` groups whose rewards are all equal are dropped (``drop``) or replaced by
    further instances from the pool (``refill``, at most ``refill_rounds`` extra rollouts per step);
@@ -17,8 +18,8 @@ Exact resume: the sampler's position and every rollout seed are pure functions o
 a checkpoint holds weights, optimizer, scheduler and RNG states, so ``--resume`` after a SIGKILL reaches the
 same weights and metrics as an uninterrupted run on CPU. GPU sampling is not bitwise reproducible.
 
-Not handled here: vLLM generation inside training (the ``Generator`` interface is where it plugs in) and
-several data-parallel ranks (one process; DeepSpeed ZeRO through the shared engine is for memory).
+Not handled here: several data-parallel ranks (one process; DeepSpeed ZeRO through the shared engine is for
+memory) and ZeRO-3 partitioned weights with ``generator="vllm"`` (refused).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class RlOptions:
     precision: str = "auto"
     deepspeed_config: str | None = None
     generation_batch_size: int = 16
+    generator: str = "hf"  # hf: the live torch policy; vllm: a colocated vLLM engine synced after every update
+    vllm_gpu_memory: float = 0.3  # the GPU share vLLM may take (weights + KV cache) beside the trainer
+    prompts: str = "paper"  # system prompts (rollout.protocol.PROMPT_SETS or a JSON file)
 
 
 # ------------------------------------------------------------------------------------------------ sampler
@@ -198,7 +202,7 @@ def run_key(opts: RlOptions, pool: Sequence[Task]) -> str:
     import hashlib
 
     material = {k: v for k, v in options_dict(opts).items()
-                if k not in ("resume", "save_every", "keep", "output", "device")}
+                if k not in ("resume", "save_every", "keep", "output", "device", "vllm_gpu_memory")}
     material["pool"] = [t.id for t in pool]
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -237,7 +241,7 @@ def _rollout_groups(pool: Sequence[Task], generator: Any, sandbox: Any, opts: Rl
                                seed=step_seed(opts, step, round_index), max_code_calls=opts.max_code_calls,
                                timeout_s=opts.timeout_s, max_new_tokens=opts.max_new_tokens,
                                max_total_tokens=opts.max_total_tokens, reward=opts.reward,
-                               max_in_flight=max(opts.generation_batch_size, 1))
+                               max_in_flight=max(opts.generation_batch_size, 1), prompts=opts.prompts)
         stats = RolloutStats()
         # The same instance may be drawn twice in a batch (small pools): key groups by draw, not by id.
         trajs = list(rollout(_distinct(tasks, step, round_index), generator, sandbox, ropts, stats=stats))
@@ -313,7 +317,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
     import torch
     from transformers import AutoTokenizer
 
-    from r1ci_cli.backends.hf import HfGenerator
+    from r1ci_cli.backends.vllm_policy import VllmPolicyOptions, after_update, policy_generator
     from r1ci_cli.progress import Progress
     from r1ci_cli.train.checkpoint import (latest_checkpoint, read_trainer_state, save_checkpoint,
                                            truncate_metrics)
@@ -352,8 +356,10 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
         ref_model.eval()
         for param in ref_model.parameters():
             param.requires_grad_(False)
-    generator = HfGenerator.from_model(engine.model, tokenizer, name=f"{opts.model}@rl{opts.stage}",
-                                       batch_size=opts.generation_batch_size)
+    generator = policy_generator(opts.generator, engine.model, tokenizer, str(start_from),
+                                 name=f"{opts.model}@rl{opts.stage}", batch_size=opts.generation_batch_size,
+                                 options=VllmPolicyOptions(gpu_memory_utilization=opts.vllm_gpu_memory,
+                                                           max_model_len=opts.max_seq_len, seed=opts.seed))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics: dict[str, Any] = {}
     with Progress(opts.steps, f"rl-stage {opts.stage}") as bar:
@@ -369,6 +375,8 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
             train_began = now()
             engine.model.train()
             update = _update(engine, ref_model, batch, opts) if batch.trajectories else {}
+            if batch.trajectories:
+                after_update(generator, engine.model)  # vLLM takes the new weights; no-op for hf
             metrics = {"step": step + 1, "stage": opts.stage, **rollout_metrics(trajectories, zero_share),
                        **update, "num_trajectories": len(trajectories), "num_truncated": batch.num_truncated,
                        "lr": engine.lr(), "generate_s": timing["generate_s"], "sandbox_s": timing["sandbox_s"],
@@ -382,6 +390,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
                 save_checkpoint(out, done, engine, {"step": done, "metrics_rows": done, "run_key": key,
                                                     "stage": opts.stage},
                                 opts.keep, extra_files=tokenizer.save_pretrained)
+    generator.close()
     engine.model.eval()
     engine.export(out)
     tokenizer.save_pretrained(out)
