@@ -18,7 +18,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 help:
 	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed and test tools; firejail, bubblewrap, slurm if apt works"
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
-	@echo "make ablation    4-stage curriculum vs flat GRPO, 3 seeds, on the tiny setup (long; table to runs/ablation)"
+	@echo "make ablation    4-stage curriculum vs flat GRPO, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
@@ -84,29 +84,29 @@ BACKEND ?= hf
 GPUS ?= 0
 NODES ?= 1
 TASKS ?= word_sorting,number_multiply
-DIFFICULTY ?= word_sorting.min_words=2 word_sorting.max_words=3 number_multiply.digits=[1,2]
-STEPS ?= 8
+DIFFICULTY ?= word_sorting.min_words=2 word_sorting.max_words=2 number_multiply.digits=[[1,1],[1,2]]
+STEPS ?= 6
 SEED ?= 0
 # Instances per task: teacher/SFT questions, RL questions (disjoint from SFT), held-out eval questions.
-SFT_N ?= 150
+SFT_N ?= 2500
 RL_N ?= 16
 EVAL_N ?= 50
 # Which instances: the tiny run holds out eval-pool instances of its training tasks; the paper protocol
 # trains on the train split and evaluates on the test split (GEN_TRAIN='--split train --pool train' GEN_EVAL='--split test').
 GEN_TRAIN ?= --pool train
 GEN_EVAL ?= --pool eval
-SFT_ARGS ?= --epochs 8 --batch-size 8 --micro-batch-size 8 --lr 3e-3 --warmup-ratio 0.05 --max-seq-len 512 \
-  --max-per-task 1000 --save-every 50
+SFT_ARGS ?= --epochs 2 --batch-size 16 --micro-batch-size 16 --lr 3e-3 --warmup-ratio 0.03 --min-lr-ratio 0.3 --max-seq-len 512 \
+  --max-per-task 2500 --save-every 50
 POTENTIAL_STYLES ?= agent text code steer
-POTENTIAL_TEMPS ?= 0.2 0.4 0.6 0.8 1.0
-RL_ARGS ?= --prompts $(PROMPTS) --batch-size 8 --group-size 4 --lr 3e-5 --kl-coef 0.001 --max-new-tokens 256 --max-total-tokens 512 \
-  --max-seq-len 768 --save-every 1000
-ROLLOUT_ARGS ?= --prompts $(PROMPTS) --max-new-tokens 256 --max-total-tokens 512 --max-code-calls 2 --timeout-s 10
+POTENTIAL_TEMPS ?= 0.6 1.0
+RL_ARGS ?= --batch-size 8 --group-size 4 --lr 1e-4 --kl-coef 0.001 --max-new-tokens 256 --max-total-tokens 384 \
+  --max-code-calls 2 --timeout-s 10 --max-seq-len 512 --save-every 1000
+ROLLOUT_ARGS ?= --max-new-tokens 256 --max-total-tokens 384 --max-code-calls 2 --timeout-s 10
 EVAL_ARGS ?= --temperature 0.6 $(ROLLOUT_ARGS)
 STAGES ?= 1 2 3 4
-# System prompts of every rollout, training and evaluation step: short (a few words per style, for tiny
-# models whose sequences would otherwise be mostly prompt) or paper (PAPER.md's instructions) or a JSON file.
-PROMPTS ?= short
+# System prompts of every rollout, training and evaluation step: short (a few words per style) for the built-in
+# presets, whose sequences would otherwise be mostly prompt; paper (PAPER.md's instructions) for real models.
+PROMPTS ?= $(if $(filter micro tiny small,$(MODEL)),short,paper)
 
 R := runs/$(RUN)
 Q := -q
@@ -120,9 +120,9 @@ TEACHER_FLAGS := $(strip $(if $(filter reference,$(TEACHER)),--backend reference
   $(if $(filter openai:%,$(TEACHER)),--backend openai --model $(patsubst openai:%,%,$(TEACHER)),\
   $(if $(filter http://% https://%,$(TEACHER)),--backend openai --base-url $(TEACHER) --model $(TEACHER_MODEL),\
   --backend $(BACKEND) --model $(TEACHER) $(DEVICE)))))
-POLICY := --backend $(BACKEND) $(DEVICE)
+POLICY := --backend $(BACKEND) $(DEVICE) --prompts $(PROMPTS)
 # rl-stage samples with vLLM in the trainer's process when the rollouts use vLLM.
-RL_GEN := $(if $(filter vllm,$(BACKEND)),--generator vllm)
+RL_GEN := --prompts $(PROMPTS) $(if $(filter vllm,$(BACKEND)),--generator vllm)
 RL_MODELS := $(foreach s,$(STAGES),$(R)/rl$(s)/model.safetensors)
 EVALS := $(R)/eval-base.jsonl.zst $(R)/eval-sft.jsonl.zst $(foreach s,$(STAGES),$(R)/eval-rl$(s).jsonl.zst)
 POT_FILES := $(foreach st,$(POTENTIAL_STYLES),$(foreach t,$(POTENTIAL_TEMPS),$(R)/potential/$(st)-$(t).jsonl.zst))
@@ -150,7 +150,7 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --prompts $(PROMPTS) --keep correct --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume
@@ -188,7 +188,8 @@ $(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors
 	$(TRAIN) rl-stage $(Q) $< --stage 4 --model $(R)/sft -o $(R)/flat --steps $$(( $(STEPS) * $(words $(STAGES)) )) \
 	  $(RL_ARGS) $(RL_GEN) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
 
-# Curriculum (4 stages) vs flat GRPO over ABLATION_SEEDS whole runs (runs/ablation-s<seed>/), same steps.
+# Curriculum (4 stages) vs flat GRPO, same steps, over ABLATION_SEEDS (runs/ablation-s<seed>/); every seed starts
+# from the SFT model and potential-scored pool of run $(RUN) (see shell/ablation.sh).
 ABLATION_SEEDS ?= 0 1 2
 ablation: install
-	ABLATION_SEEDS="$(ABLATION_SEEDS)" MAKE="$(MAKE)" PYTHON=$(BIN)/python shell/ablation.sh runs/ablation.md
+	ABLATION_SEEDS="$(ABLATION_SEEDS)" ABLATION_BASE="$(RUN)" MAKE="$(MAKE)" PYTHON=$(BIN)/python shell/ablation.sh runs/ablation.md

@@ -72,7 +72,7 @@ def test_make_dry_run_reads_as_the_pipeline() -> None:
     positions = [out.find(step) for step in order]
     assert all(p >= 0 for p in positions), dict(zip(order, positions))
     assert positions == sorted(positions)
-    assert out.count("--style ") == 20  # 4 styles x 5 temperatures
+    assert out.count("--style ") == 8  # 4 styles x 2 temperatures (the tiny default; the paper: 5)
     assert "--model runs/dryrun-test/rl3" in out  # stage 4 starts from stage 3
     assert not (ROOT / "runs" / "dryrun-test").exists()
 
@@ -87,3 +87,15 @@ def test_make_teacher_variable_meanings() -> None:
     vllm = dry("MODEL=/ckpt/qwen", "BACKEND=vllm", "GPUS=8")
     assert "init-model" not in vllm and "--model /ckpt/qwen" in vllm
     assert "torchrun --nproc_per_node=8" in vllm and "--backend vllm" in vllm
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_dry_ablation_trains_the_base_run_once_and_every_seed_from_it() -> None:
+    out = subprocess.run(["make", "-n", "ablation", "RUN=dryrun-test", "ABLATION_SEEDS=5 6"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("-o runs/dryrun-test/sft ") == 1
+    for seed in (5, 6):
+        assert f"--stage 1 --model runs/ablation-s{seed}/sft -o runs/ablation-s{seed}/rl1" in out
+        assert f"--stage 4 --model runs/ablation-s{seed}/sft -o runs/ablation-s{seed}/flat" in out
+        assert f"--seed $(( {seed} + 1 ))" in out
+    assert not (ROOT / "runs" / "ablation-s5").exists()  # a dry run links nothing
