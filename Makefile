@@ -155,7 +155,7 @@ $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume
 
-# 4 styles × 5 temperatures of the SFT model on the RL questions, one file each (resumable piecewise).
+# POTENTIAL_STYLES × POTENTIAL_TEMPS (paper: 4 × 5; tiny default 4 × 2) samples of the SFT model on the RL questions, one file each (resumable piecewise).
 $(R)/potential/%.jsonl.zst: $(R)/tasks-rl.jsonl.zst $(R)/sft/model.safetensors
 	@mkdir -p $(@D)
 	$(R1CI) rollout $(Q) $< $(POLICY) --model $(R)/sft --style $(word 1,$(subst -, ,$*)) \
