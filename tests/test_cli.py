@@ -71,3 +71,26 @@ def test_console_scripts_run():
     for name in available_commands():
         proc = subprocess.run([str(bindir / f"r1ci-{name}"), "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and f"r1ci-{name}" in proc.stdout, proc.stderr
+
+
+def test_threads_option_sets_torch_threads_or_the_variables_before_import(monkeypatch):
+    import sys
+
+    import torch
+
+    from r1ci_cli.commands.base import _apply_threads
+
+    before = torch.get_num_threads()
+    try:
+        _apply_threads(None, None, 1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    _apply_threads(None, None, 3)
+    import os
+
+    assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["MKL_NUM_THREADS"] == "3"
+    assert _apply_threads(None, None, None) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, output_option, prompts_option,
-                                    seed_option)
+                                    seed_option, threads_option)
 
 
 class _EvalGroup(click.Group):
@@ -79,6 +79,7 @@ def eval_cmd() -> None:
 @click.option("--resume", is_flag=True, help="Skip trajectories already in the output file(s).")
 @_with(_report_options)
 @prompts_option
+@threads_option
 @seed_option
 @common_options
 def run_cmd(src: str, output: str, backend: str, models: tuple[str, ...], style: str, samples: int,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, prompts_option, resolved_params,
-                                    seed_option)
+                                    seed_option, threads_option)
 
 
 @click.command("rl-stage", cls=R1ciCommand)
@@ -85,6 +85,7 @@ from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument,
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True,
               help="Set by the deepspeed launcher.")
 @prompts_option
+@threads_option
 @seed_option
 @common_options
 def rl_stage_cmd(src: str, stage: int, model: str, output: str, ref_model: str | None, batch_size: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from r1ci_cli.commands.base import (R1ciCommand, common_options, input_argument, output_option, prompts_option,
-                                    seed_option)
+                                    seed_option, threads_option)
 
 BACKEND_CHOICES = ("reference", "hf", "vllm", "openai")
 STYLE_CHOICES = ("agent", "text", "code", "steer")
@@ -83,6 +83,7 @@ def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None):
 @click.option("--isolation", type=click.Choice(["auto", "zygote", "bwrap", "firejail", "none"]), default="auto",
               show_default=True, help="Local pool isolation.")
 @prompts_option
+@threads_option
 @seed_option
 @common_options
 def rollout_cmd(src: str, output: str, backend: str, model: str | None, style: str, samples: int,

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from r1ci_cli.commands.base import R1ciCommand, common_options, resolved_params, seed_option
+from r1ci_cli.commands.base import R1ciCommand, common_options, resolved_params, seed_option, threads_option
 
 
 @click.command("sft", cls=R1ciCommand)
@@ -52,6 +52,7 @@ from r1ci_cli.commands.base import R1ciCommand, common_options, resolved_params,
               help="DeepSpeed JSON config (ZeRO 0-3); launch with deepspeed or torchrun.")
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True,
               help="Set by the deepspeed launcher; the rank is read from the environment.")
+@threads_option
 @seed_option
 @common_options
 def sft_cmd(src: tuple[str, ...], model: str, output: str, epochs: int, batch_size: int, micro_batch_size: int,
