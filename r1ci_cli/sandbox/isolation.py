@@ -37,6 +37,8 @@ def bwrap_argv(layout: Layout, uid: int, gid: int, scratch_mb: int, limits: dict
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if os.getuid() != 0:
         argv.append("--unshare-user")
+    # The scratch tmpfs first: allowlisted directories under /tmp (a venv or checkout there) are bound on top.
+    argv += ["--size", str(scratch_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]
     made: set[str] = set()
     for path in layout.ro_dirs:
         # bwrap would copy the host's modes onto the directories it creates on the way (/root is 0700).
@@ -49,8 +51,7 @@ def bwrap_argv(layout: Layout, uid: int, gid: int, scratch_mb: int, limits: dict
         argv += ["--ro-bind", path, path]
     for link, dest in layout.symlinks:
         argv += ["--symlink", dest, link]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(scratch_mb * 1024 * 1024), "--perms", "1777",
-             "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--"]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--"]
     return argv + _runner_argv(layout, uid, gid, limits, layout.executable)
 
 

@@ -291,8 +291,17 @@ def _enter_root(spec: ChildSpec, namespaces: Namespaces) -> None:  # pragma: no 
     native.unshare(native.CLONE_NEWNS | native.CLONE_NEWIPC)
     os.chdir("/")
     native.mount("proc", "/proc", "proc", native.MS_NOSUID | native.MS_NODEV | native.MS_NOEXEC)
+    # Allowlisted directories under /tmp (a venv or checkout there) would vanish under the scratch tmpfs:
+    # hold them by O_PATH fds, mount the scratch, then bind them back read-only at the same paths.
+    under_tmp = [path for path in spec.layout.ro_dirs if path.startswith("/tmp/")]
+    held = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in under_tmp]
     native.mount("tmpfs", "/tmp", "tmpfs", native.MS_NOSUID | native.MS_NODEV,
                  f"size={spec.scratch_mb}m,mode=0700,uid={spec.uid},gid={spec.gid}")
+    for path, fd in zip(under_tmp, held):
+        _makedirs(path)
+        native.mount(f"/proc/self/fd/{fd}", path, None, native.MS_BIND | native.MS_REC)
+        native.mount(None, path, None, _MOUNT_RO)
+        os.close(fd)
 
 
 def _makedirs(path: str) -> None:
