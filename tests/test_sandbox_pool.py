@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import pytest
@@ -185,3 +186,27 @@ def test_submit_after_close_raises():
     sandbox.close()
     with pytest.raises(RuntimeError):
         sandbox.submit("print(1)")
+
+
+@pytest.mark.parametrize("mode", ["zygote", "bwrap"])
+def test_allowlisted_directories_under_tmp_survive_the_scratch_tmpfs(mode):
+    """A venv or checkout under /tmp (CI clones live there) stays readable, not writable, beside the scratch."""
+    import shutil
+    import tempfile
+
+    outside = tempfile.mkdtemp(prefix="r1ci-ro-", dir="/tmp")
+    try:
+        with open(os.path.join(outside, "data.txt"), "w") as handle:
+            handle.write("visible")
+        os.chmod(outside, 0o755)
+        os.chmod(os.path.join(outside, "data.txt"), 0o644)
+        sandbox = open_pool_or_skip(mode, workers=1, preload=(), extra_ro_paths=(outside,))
+        with sandbox:
+            code = (f"import os\nprint(open({os.path.join(outside, 'data.txt')!r}).read())\n"
+                    f"print(os.access({outside!r}, os.W_OK))\n"
+                    "open('/tmp/scratch.txt', 'w').write('ok'); print(open('/tmp/scratch.txt').read())")
+            res = sandbox.run(code)
+        assert res.status == "ok", res
+        assert res.stdout.split() == ["visible", "False", "ok"]
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
