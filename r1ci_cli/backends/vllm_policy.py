@@ -93,23 +93,23 @@ def _require_inprocess_engine() -> None:
 
 
 def _global_rng_states() -> tuple[Any, ...]:
+    """Python's and numpy's global states plus the trainer's torch/CUDA ones (``engine.rng_state``)."""
     import numpy as np
-    import torch
 
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+    from r1ci_cli.train.engine import rng_state
+
+    return random.getstate(), np.random.get_state(), rng_state()
 
 
 def _set_global_rng_states(states: tuple[Any, ...]) -> None:
     import numpy as np
-    import torch
 
-    python, numpy_state, torch_state, cuda = states
+    from r1ci_cli.train.engine import set_rng_state
+
+    python, numpy_state, torch_states = states
     random.setstate(python)
     np.random.set_state(numpy_state)
-    torch.set_rng_state(torch_state)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
+    set_rng_state(torch_states)
 
 
 def policy_weights(model: Any) -> Iterator[tuple[str, Any]]:
