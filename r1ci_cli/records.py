@@ -13,6 +13,11 @@ Kinds (fields in the order they are written):
 * ``Turn``        role (model | exec), text, ids?, status?
 * ``Trajectory``  id, task_id, style, temperature, model, turns, answer, correct, reward,
                   num_code_calls, finish (+ the Task's fields in ``extra``)
+
+Words: a ``Task`` record is one *instance* (one question, its id is ``task_id`` in a Trajectory); its ``task``
+field names the *task*, the family the instance was drawn from (``game24``, ``word_sorting``). Every "per
+task" of the commands means per family, as in the paper (PAPER.md "SFT": at most 70 trajectories per task):
+``gen-tasks --num-per-task``, ``rollout``/``sft --max-per-task``, the accuracy tables of ``eval``.
 """
 
 from __future__ import annotations
@@ -296,6 +301,16 @@ TRAJECTORY_OWNED = frozenset({
     "prompt", "prompt_ids", "tokenizer", "sample_index", "sample_seed", "rollout_seed", "well_formed", "usage",
     "error",
 })
+
+
+def task_family(trajectory: Trajectory | Mapping[str, Any]) -> str:
+    """The task (family) a trajectory record or row belongs to: its ``task`` field; one without that field
+    (written by hand, not by rollout) counts as a family of its own, its ``task_id``."""
+    if isinstance(trajectory, Trajectory):
+        family, instance = trajectory.extra.get("task"), trajectory.task_id
+    else:
+        family, instance = trajectory.get("task"), trajectory.get("task_id")
+    return family if isinstance(family, str) else str(instance)
 
 
 def task_fields_for_trajectory(task: Task) -> dict[str, Any]:

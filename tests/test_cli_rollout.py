@@ -91,7 +91,11 @@ def test_keep_correct_and_max_per_task(tasks_file, tmp_path, reuse_pool):
                      "--max-per-task", "2", "-o", str(out), "-q")
     assert result.exit_code == 0
     rows = lines(out)
-    assert len(rows) == 2 * NUM_TASKS and [r["sample_index"] for r in rows[:2]] == [0, 1]
+    # Per task family (all NUM_TASKS instances are game24), as the paper's "at most 70 per task" means.
+    first = lines(tasks_file)[0]["id"]
+    assert len(rows) == 2 and [(r["task_id"], r["sample_index"]) for r in rows] == [(first, 0), (first, 1)]
+    result = rollout(tasks_file, "--backend", "reference", "--samples", "3", "--keep", "correct", "-o", str(out), "-q")
+    assert result.exit_code == 0 and len(lines(out)) == 3 * NUM_TASKS
 
 
 def test_shard_takes_every_nth_task(tasks_file, reuse_pool):

@@ -43,6 +43,16 @@ def test_keep_correct_and_cap_per_task():
     assert len(list(keep_filter(rows, "all", max_per_task=1))) == 2
 
 
+def test_cap_counts_per_task_family_not_per_instance():
+    """PAPER.md "SFT": at most 70 per task. Two instances of one family share the cap; rows without a ``task``
+    field count as a family each (their task_id)."""
+    rows = [{**row(f"game24/{i}", s), "task": "game24"} for i in range(3) for s in range(2)]
+    rows += [{**row("sort/0", 0), "task": "word_sorting"}, row("lone", 0), row("lone", 1)]
+    kept = [r["id"] for r in keep_filter(rows, "all", max_per_task=3)]
+    assert kept == ["game24/0/agent/t1/s0", "game24/0/agent/t1/s1", "game24/1/agent/t1/s0",
+                    "sort/0/agent/t1/s0", "lone/agent/t1/s0", "lone/agent/t1/s1"]
+
+
 def test_resumable_output_survives_a_torn_line_and_orders(tmp_path):
     out = tmp_path / "out.jsonl"
     first = ResumableOutput(str(out), resume=False)

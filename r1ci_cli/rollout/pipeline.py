@@ -3,8 +3,9 @@
 * ``--shard i/n`` keeps the tasks at input positions ``p`` with ``p % n == i`` (0-based ``i``): balanced,
   and the same split on every node given the same input (SLURM array jobs use ``$SLURM_ARRAY_TASK_ID``).
 * ``keep_filter`` applies ``--keep correct`` (drops wrong and sandbox-failed trajectories) and
-  ``--max-per-task N`` (the first N kept trajectories of each task, in output order; PAPER.md "SFT": at
-  most 70 per task), streaming.
+  ``--max-per-task N`` (the first N kept trajectories of each task family, in output order; PAPER.md "SFT":
+  at most 70 per task), streaming. A family is the trajectory's ``task`` field (``records.task_family``),
+  the same count ``sft --max-per-task`` makes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.records import Task, Trajectory
+from r1ci_cli.records import Task, Trajectory, task_family
 
 KEEP_CHOICES = ("all", "correct")
 
@@ -68,10 +69,10 @@ def keep_filter(rows: Iterable[Any], keep: str = "all", max_per_task: int | None
     for row in rows:
         if keep == "correct" and not (_get(row, "correct") is True and _get(row, "finish") != "error"):
             continue
-        task_id = _get(row, "task_id")
-        if max_per_task is not None and counts[task_id] >= max_per_task:
+        family = task_family(row)
+        if max_per_task is not None and counts[family] >= max_per_task:
             continue
-        counts[task_id] += 1
+        counts[family] += 1
         yield row
 
 

@@ -1,7 +1,7 @@
 """SFT data: which trajectories train, in which order, split into which micro-batches.
 
 * Selection (PAPER.md "SFT"): only correct trajectories by default, at most ``max_per_task`` (70) per task
-  (the ``task`` field, else ``task_id``). Which ones survive the cap is decided by
+  family (``records.task_family``: the ``task`` field, else ``task_id``), as ``rollout --max-per-task`` counts. Which ones survive the cap is decided by
   ``derive_seed(seed, trajectory id)``, so it does not depend on input order.
 * Order: epoch ``e`` visits the sequences in ``torch.randperm`` order from a generator seeded with
   ``derive_seed(seed, "sft-epoch", e)``; global batches are consecutive slices, a last partial batch is
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from r1ci_cli.errors import BadRecord, R1ciError
-from r1ci_cli.records import Trajectory
+from r1ci_cli.records import Trajectory, task_family
 from r1ci_cli.seeds import derive_seed
 from r1ci_cli.streams import display_name, read_dicts
 from r1ci_cli.train.sequences import SequenceBuilder, SequenceError, TokenSequence
@@ -56,18 +56,13 @@ def read_trajectories(paths: Iterable[str]) -> list[Located]:
     return out
 
 
-def task_key(traj: Trajectory) -> str:
-    task = traj.extra.get("task")
-    return task if isinstance(task, str) else traj.task_id
-
-
 def select(rows: Sequence[Located], only_correct: bool, max_per_task: int, seed: int
            ) -> tuple[list[Located], SelectionStats]:
     """Correct ones (unless ``only_correct`` is False), capped per task; input order is kept."""
     candidates = [r for r in rows if r.trajectory.correct or not only_correct]
     by_task: dict[str, list[Located]] = defaultdict(list)
     for row in candidates:
-        by_task[task_key(row.trajectory)].append(row)
+        by_task[task_family(row.trajectory)].append(row)
     keep: set[int] = set()
     for group in by_task.values():
         ranked = sorted(group, key=lambda r: (derive_seed(seed, "sft-cap", r.trajectory.id), r.line))
