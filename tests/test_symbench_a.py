@@ -1,4 +1,6 @@
-"""SymBench families, part A: reference programs, verifier strictness, the reference data, properties.
+"""SymBench families, part A (arithmetic, planning, puzzles): task-specific verifier rules, the reference data
+and uniqueness properties. (Properties of every family are tests/test_symbench_properties.py's and
+tests/test_task_families.py's.)
 
 The reference-data tests read /work/shared/data/symbench (skipped without it) and pin, per task, exactly
 how many stored answers our verifiers reject and why (each rejection is a documented oddity).
@@ -17,24 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_data
-from r1ci_cli.seeds import derive_rng
 from r1ci_cli.tasks.registry import Instance
-
-TASKS = ["game24", "path_plan", "boxlift", "boxnet", "blocksworld", "logical_equation", "new_operator", "pooling",
-         "light_puzzles", "mahjong_pattern", "statistical_counting", "matrix_transformation", "logic_puzzle",
-         "constrained_linear_arrangement", "pattern_recognition"]
-MALFORMED = ["", " ", "abc", "[]", "[[", "]]", "None", "null", "1e999", "nan", "-1", "[1, 2]", "((", "{}",
-             "\x00", "9" * 5000, "[[1, 2], [3]]", "[{}]", "{'a': 1}", "__import__('os').system('true')",
-             "Step 1: [(", "Move A from stack1", "[{\"Agent[0.5, 0.5]\": 3}]", "[[1, 'x']]", "1/0", "((((((((1))))))))"]
-
 
 def module(name: str):
     return importlib.import_module(f"r1ci_cli.tasks.symbench.{name}")
-
-
-def instances(name: str, count: int = 20) -> list[Instance]:
-    fam = module(name).FAMILY
-    return [fam.generate(derive_rng(0, "test_symbench_a", name, i), fam.knobs) for i in range(count)]
 
 
 def records(task: str) -> list[dict]:
@@ -53,42 +41,6 @@ def stored_rejections(task: str) -> list[tuple[dict, Instance, str]]:
         if stored is not None and not mod.FAMILY.verify(inst, stored):
             out.append((rec, inst, stored))
     return out
-
-
-# --------------------------------------------------------------------------------------- every family
-
-@pytest.mark.parametrize("name", TASKS)
-def test_reference_programs_pass_and_perturbations_fail(name, run_programs):
-    fam = module(name).FAMILY
-    insts = instances(name)
-    outputs = run_programs([fam.reference_program(inst) for inst in insts])
-    for k, (inst, (stdout, stderr, rc)) in enumerate(zip(insts, outputs)):
-        assert rc == 0, f"{name} #{k}: {stderr[-500:]}"
-        answer = stdout.strip()
-        assert fam.verify(inst, answer), f"{name} #{k}: reference answer {answer[:200]!r} rejected"
-        wrong = fam.perturb(inst, answer, random.Random(k))
-        assert len(wrong) >= 2, f"{name} #{k}: perturb gave {wrong}"
-        for w in wrong:
-            assert not fam.verify(inst, w), f"{name} #{k}: perturbed {w[:200]!r} accepted"
-
-
-@pytest.mark.parametrize("name", TASKS)
-def test_malformed_answers_rejected_without_exceptions(name):
-    fam = module(name).FAMILY
-    for inst in instances(name, 3):
-        for text in MALFORMED:
-            assert fam.verify(inst, text) is False, (name, text[:50])
-
-
-@pytest.mark.parametrize("name", TASKS)
-def test_questions_state_the_answer_format_and_generation_is_deterministic(name):
-    fam = module(name).FAMILY
-    a, b = instances(name, 3), instances(name, 3)
-    assert [(i.question, i.check, i.answer) for i in a] == [(i.question, i.check, i.answer) for i in b]
-    for inst in a:
-        assert "<<<" in inst.question.splitlines()[-1] or "<<<" in inst.question[-400:]
-        json.dumps(inst.check)
-        json.dumps(inst.answer)
 
 
 # --------------------------------------------------------------------------------------- task-specific rules
@@ -305,31 +257,6 @@ def test_reference_data_logical_equation_is_not_always_unique():
 
 # --------------------------------------------------------------------------------------- properties
 
-SOLVERS = {
-    "game24": lambda m, c: m.solve24(c["numbers"], Fraction(c["target"])),
-    "path_plan": lambda m, c: str(m.plan_path(c["width"], c["height"], c["obstacles"], c["goals"], c["start"], c["end"])),
-    "boxlift": lambda m, c: m.show_plan(m.greedy_lift(c["boxes"], c["lifters"])),
-    "boxnet": lambda m, c: json.dumps(m.plan_boxes(c["state"])),
-    "blocksworld": lambda m, c: m.plan_blocks(c["initial"], c["goal"]),
-    "logical_equation": lambda m, c: str(m.solve_assignments(len(c["numbers"]), c["numbers"], c["constraints"], 1)[0]),
-    "logic_puzzle": lambda m, c: m.show(m.find_selection(c["grid"], c["count"], c["rule"])),
-    "constrained_linear_arrangement": lambda m, c: ",".join(
-        m.deduce(c["game"], m.CARDS[c["game"]], c["moves"], c["results"])),
-}
-
-
-@pytest.mark.parametrize("name", TASKS)
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(min_value=0, max_value=2**32))
-def test_every_generated_instance_is_solvable(name, seed):
-    mod = module(name)
-    inst = mod.FAMILY.generate(random.Random(seed), mod.FAMILY.knobs)
-    if name in SOLVERS:
-        assert mod.FAMILY.verify(inst, SOLVERS[name](mod, inst.check))
-    else:  # exact-match families: the canonical answer passes and is the only one derived from the check
-        assert mod.FAMILY.verify(inst, inst.answer if isinstance(inst.answer, str) else str(inst.answer))
-
-
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=2**32))
 def test_unique_knobs_give_unique_solutions(seed):
@@ -341,15 +268,3 @@ def test_unique_knobs_give_unique_solutions(seed):
     matrix = pr.FAMILY.generate(random.Random(seed), pr.FAMILY.knobs).check["matrix"]
     side, corners = pr.square_corners(matrix)
     assert side >= 3 and len(corners) == 1
-
-
-FUZZ_ALPHABET = "0123456789-+*/.,;:()[]{}'\" \n_=#<>eEnaxAgtStepMovfrckbqus"
-
-
-@pytest.mark.parametrize("name", TASKS)
-@settings(max_examples=60, deadline=None)
-@given(text=st.text(alphabet=FUZZ_ALPHABET, max_size=80))
-def test_verifiers_never_raise_on_noise(name, text):
-    mod = module(name)
-    inst = instances(name, 1)[0]
-    assert mod.FAMILY.verify(inst, text) in (True, False)

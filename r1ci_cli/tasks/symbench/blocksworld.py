@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_MOVES = 200
 _MOVE_RE = re.compile(r"move\s+([A-Za-z])\s+from\s+(?:stack\s*)?(\d+)\s+to\s+(?:stack\s*)?(\d+)\.?", re.I)

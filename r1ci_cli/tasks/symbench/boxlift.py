@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, as_int, knob, safe_literal
+from r1ci_cli.tasks.symbench.parsers import safe_literal, to_int
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_STEPS = 100
 
@@ -86,7 +87,7 @@ def parse_steps(text: str) -> list[list[tuple[int, list[int]]]] | None:
         for item in value:
             if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], (list, tuple)):
                 return None
-            weight, ids = as_int(item[0]), [as_int(i) for i in item[1]]
+            weight, ids = to_int(item[0]), [to_int(i) for i in item[1]]
             if weight is None or None in ids or isinstance(item[0], str):
                 return None
             step.append((weight, ids))

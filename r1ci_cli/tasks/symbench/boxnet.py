@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob, safe_literal
+from r1ci_cli.tasks.symbench.parsers import safe_literal
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_STEPS = 200
 COLOURS = ["red", "blue", "green", "purple", "orange"]

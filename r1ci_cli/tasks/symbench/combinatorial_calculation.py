@@ -22,7 +22,8 @@ from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob, parse_token_list
+from r1ci_cli.tasks.symbench.parsers import parse_token_list
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_FULL_SEARCH = 7
 BLOCK_BOUND = 10_000  # the block search keeps partial sums within ±BLOCK_BOUND

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import knob, parse_letters
+from r1ci_cli.tasks.symbench.parsers import parse_str_list
+from r1ci_cli.tasks.symbench.sampling import knob
 
 CARDS = {"elements": "ABCDE", "stick_game": "ABCD", "animal": "ABCDEFGH"}
 
@@ -128,7 +129,7 @@ def generate(rng: random.Random, knobs: Mapping[str, Any]) -> Instance:
 
 
 def verify(instance: Instance, answer: str) -> bool:
-    got = parse_letters(answer)
+    got = parse_str_list(answer)
     c = instance.check
     return got is not None and mismatch(c["game"], c["moves"], c["results"], [g.upper() for g in got]) is None
 
@@ -140,7 +141,7 @@ def reference_program(instance: Instance) -> str:
 
 
 def perturb(instance: Instance, correct: str, rng: random.Random) -> list[str]:
-    theirs = parse_letters(correct) or []
+    theirs = parse_str_list(correct) or []
     c = instance.check
     out = [theirs[:-1], theirs + [theirs[0]]]
     for k in range(len(theirs)):  # change one round's card so that round's result changes

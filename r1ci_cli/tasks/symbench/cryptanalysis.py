@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob, parse_str_list
+from r1ci_cli.tasks.symbench.parsers import parse_str_list
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 DIGITS = string.digits
 LETTERS = string.ascii_uppercase

@@ -16,7 +16,8 @@ from typing import Any
 from r1ci_cli.answer import parse_literal
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, to_int
+from r1ci_cli.tasks.symbench.parsers import to_int
+from r1ci_cli.tasks.symbench.sampling import knob
 
 
 def place_queens(n, placed, blocked, order=None):

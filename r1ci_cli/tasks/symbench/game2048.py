@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, parse_grid, to_int
+from r1ci_cli.tasks.symbench.parsers import parse_grid, to_int
+from r1ci_cli.tasks.symbench.sampling import knob
 
 STEPS = {"u": (-1, 0), "d": (1, 0), "l": (0, -1), "r": (0, 1)}
 

@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_EXPRESSION_CHARS = 2000
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,

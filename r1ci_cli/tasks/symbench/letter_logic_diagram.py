@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, parse_grid
+from r1ci_cli.tasks.symbench.parsers import parse_grid
+from r1ci_cli.tasks.symbench.sampling import knob
 
 N = 7
 LETTERS = "abcdefg"

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import knob, parse_ints
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import knob
 
 
 def press_all(initial, buttons, operations):
@@ -62,7 +63,7 @@ def _want(instance: Instance) -> list[int]:
 
 
 def verify(instance: Instance, answer: str) -> bool:
-    return parse_ints(answer) == _want(instance)
+    return parse_int_list(answer) == _want(instance)
 
 
 def reference_program(instance: Instance) -> str:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob, parse_pairs
+from r1ci_cli.tasks.symbench.parsers import parse_pairs
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 # Cells to select per grid size in the original sets (sizes 2–3 use the sum rule, larger the product rule).
 SELECT = {2: 3, 3: 4, 4: 6, 5: 9, 6: 12, 7: 16, 8: 18, 9: 20, 10: 25}

@@ -16,7 +16,8 @@ from fractions import Fraction
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob, parse_ints
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def _smooth(limit: int) -> list[int]:
@@ -184,7 +185,7 @@ def generate(rng: random.Random, knobs: Mapping[str, Any]) -> Instance:
 
 def verify(instance: Instance, answer: str) -> bool:
     numbers, constraints = instance.check["numbers"], instance.check["constraints"]
-    got = parse_ints(answer)
+    got = parse_int_list(answer)
     if got is None or sorted(got) != sorted(numbers):
         return False
     return all(holds(c, got) for c in constraints)
@@ -198,7 +199,7 @@ def reference_program(instance: Instance) -> str:
 
 
 def perturb(instance: Instance, correct: str, rng: random.Random) -> list[str]:
-    want = parse_ints(correct) or list(instance.answer)
+    want = parse_int_list(correct) or list(instance.answer)
     out = []
     for _ in range(20):
         i, j = rng.sample(range(len(want)), 2)

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import as_int, knob, parse_exact
+from r1ci_cli.tasks.symbench.numbers import parse_exact
+from r1ci_cli.tasks.symbench.parsers import to_int
+from r1ci_cli.tasks.symbench.sampling import knob
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -102,7 +104,7 @@ def generate(rng: random.Random, knobs: Mapping[str, Any]) -> Instance:
 def verify(instance: Instance, answer: str) -> bool:
     c = instance.check
     value = parse_exact(answer.strip().strip("[]"))
-    return value is not None and as_int(value) == judge(c["initial"], c["rounds"], c["chi_rule"])
+    return value is not None and to_int(value) == judge(c["initial"], c["rounds"], c["chi_rule"])
 
 
 def reference_program(instance: Instance) -> str:

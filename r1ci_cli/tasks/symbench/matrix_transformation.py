@@ -13,7 +13,7 @@ from typing import Any
 
 from r1ci_cli.answer import parse_literal, strip_wrapping
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import knob
+from r1ci_cli.tasks.symbench.sampling import knob
 
 CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ123456789!@#$%^&*"
 

@@ -20,7 +20,8 @@ from fractions import Fraction
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import close, fmt_number, knob, parse_exact
+from r1ci_cli.tasks.symbench.numbers import close, fmt_number, parse_exact
+from r1ci_cli.tasks.symbench.sampling import knob
 
 SYMBOLS = "~&@%#$"
 

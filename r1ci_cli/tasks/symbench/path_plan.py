@@ -17,7 +17,8 @@ from typing import Any
 
 from r1ci_cli.answer import parse_literal
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob, parse_exact
+from r1ci_cli.tasks.symbench.numbers import parse_exact
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 MAX_WAYPOINTS = 500
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import attempts, knob, parse_ints
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -67,7 +68,7 @@ def _count_uniform_3x3(matrix: list[list[str]]) -> int:
 
 def verify(instance: Instance, answer: str) -> bool:
     best, corners = square_corners(instance.check["matrix"])
-    got = parse_ints(answer)
+    got = parse_int_list(answer)
     return best >= 3 and len(corners) == 1 and got == corners[0]
 
 

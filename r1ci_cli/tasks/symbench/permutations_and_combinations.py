@@ -15,7 +15,8 @@ from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob, parse_str_list
+from r1ci_cli.tasks.symbench.parsers import parse_str_list
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 TEMPLATES = {
     "adjacent": "Book {a} must be adjacent to book {b}.",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 
 def opening(n):

@@ -18,7 +18,8 @@ from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob, parse_grid, to_int
+from r1ci_cli.tasks.symbench.parsers import parse_grid, to_int
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 
 def count_solutions(grid, limit=2, want_solution=False, forbid=None):

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_a import as_int, knob, parse_exact
+from r1ci_cli.tasks.symbench.numbers import parse_exact
+from r1ci_cli.tasks.symbench.parsers import to_int
+from r1ci_cli.tasks.symbench.sampling import knob
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -55,7 +57,7 @@ def generate(rng: random.Random, knobs: Mapping[str, Any]) -> Instance:
 
 def verify(instance: Instance, answer: str) -> bool:
     value = parse_exact(answer)
-    return value is not None and as_int(value) == total_score(instance.check["sequence"], instance.check["rules"])
+    return value is not None and to_int(value) == total_score(instance.check["sequence"], instance.check["rules"])
 
 
 def reference_program(instance: Instance) -> str:

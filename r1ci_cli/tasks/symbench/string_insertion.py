@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import attempts, knob, parse_plain_string
+from r1ci_cli.tasks.symbench.parsers import parse_plain_string
+from r1ci_cli.tasks.symbench.sampling import attempts, knob
 
 ALPHABET = "ABCDE"
 RULES = [["ABCD", "A"], ["BCDE", "B"], ["CDEA", "C"], ["DEAB", "D"], ["EABC", "E"]]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, parse_int_list
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import knob
 
 NAMES = ["A", "B", "C", "X", "Y", "Z"]
 # (consumed, produced) as {index into NAMES (as str): count}.

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, parse_int_list
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import knob
 
 BLOCKS = ["[A]", "[B]", "[C]", "{A}", "{B}", "{C}", "(A)", "(B)", "(C)"]
 # Each method: (consumed counts by block index, produced counts by block index).

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from r1ci_cli.tasks.registry import Instance, TaskFamily, program
-from r1ci_cli.tasks.symbench._common_b import knob, parse_int_list
+from r1ci_cli.tasks.symbench.parsers import parse_int_list
+from r1ci_cli.tasks.symbench.sampling import knob
 
 ITEMS = ["A", "B", "C", "X", "Y"]
 # Per variant: the methods as (consumed, produced) over item letters, the answer items, the count ranges.
