@@ -52,7 +52,7 @@ def make_tasks(count: int, seed: int) -> list[Any]:
 
 
 def agent_messages(question: str) -> list[dict[str, str]]:
-    from r1ci_cli.rollout.protocol import SYSTEM_PROMPTS
+    from r1ci_cli.rollout.prompts import SYSTEM_PROMPTS
 
     return [{"role": "system", "content": SYSTEM_PROMPTS["agent"]}, {"role": "user", "content": question}]
 
@@ -164,7 +164,8 @@ def run_trl(model_dir: str, tasks: list[Any], out: Path, args: argparse.Namespac
     from trl import GRPOConfig, GRPOTrainer
 
     from r1ci_cli.records import Task
-    from r1ci_cli.rollout.protocol import RewardOptions, find_stop, reward
+    from r1ci_cli.interaction import find_stop
+    from r1ci_cli.rollout.reward import RewardOptions, reward
     from r1ci_cli.tasks.registry import Instance, get_family, score
 
     def paper_reward(prompts: list, completions: list, task_json: list[str], **_kw: Any) -> list[float]:

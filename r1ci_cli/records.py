@@ -303,6 +303,26 @@ TRAJECTORY_OWNED = frozenset({
 })
 
 
+def trajectory_id(task_id: str, style: str, temperature: float, sample: int) -> str:
+    """The id of sample ``sample`` of a task instance: ``{task_id}/{style}/t{T}/s{k}``."""
+    return f"{task_id}/{style}/t{temperature:g}/s{sample}"
+
+
+def task_id_of(trajectory_id: str) -> str:
+    """The instance id inside a trajectory id (style, temperature and sample never hold a '/')."""
+    return trajectory_id.rsplit("/", 3)[0]
+
+
+def exec_request_id(trajectory_id: str, call: int) -> str:
+    """The id of a trajectory's ``call``-th code execution (1-based): ``{trajectory id}/c{call}``."""
+    return f"{trajectory_id}/c{call}"
+
+
+def trajectory_id_of(exec_request_id: str) -> str:
+    """The trajectory an execution request belongs to (inverse of ``exec_request_id``)."""
+    return exec_request_id.rsplit("/", 1)[0]
+
+
 def task_family(trajectory: Trajectory | Mapping[str, Any]) -> str:
     """The task (family) a trajectory record or row belongs to: its ``task`` field; one without that field
     (written by hand, not by rollout) counts as a family of its own, its ``task_id``."""

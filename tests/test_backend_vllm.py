@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from r1ci_cli.backends.base import BackendOptions, open_generator
+from r1ci_cli.backends import BackendOptions, open_generator
 from r1ci_cli.errors import MissingDependency
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None

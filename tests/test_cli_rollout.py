@@ -137,7 +137,7 @@ def test_hf_backend_end_to_end_on_cpu(tasks_file, tmp_path, caplog):
 
 
 def test_prompt_sets_reach_the_trajectory_prompt(tasks_file, tmp_path, reuse_pool):
-    from r1ci_cli.rollout.protocol import SHORT_PROMPTS, SYSTEM_PROMPTS
+    from r1ci_cli.rollout.prompts import SHORT_PROMPTS, SYSTEM_PROMPTS
 
     for prompts, want in (("paper", SYSTEM_PROMPTS["agent"]), ("short", SHORT_PROMPTS["agent"])):
         result = rollout(tasks_file, "--backend", "reference", "--prompts", prompts)

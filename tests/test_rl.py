@@ -54,7 +54,7 @@ def _trajectory(tokenizer, fingerprint: str) -> Trajectory:
 def test_batch_masks_prompt_and_observation_tokens(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from r1ci_cli.train.sequences import tokenizer_fingerprint
+    from r1ci_cli.backends.tokens import tokenizer_fingerprint
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     traj = _trajectory(tok, tokenizer_fingerprint(tok))
@@ -74,7 +74,7 @@ def test_update_against_an_identical_reference_has_zero_kl(tiny_model_dir):
     from transformers import AutoTokenizer
 
     from r1ci_cli.train.engine import EngineOptions, TorchEngine, load_model
-    from r1ci_cli.train.sequences import tokenizer_fingerprint
+    from r1ci_cli.backends.tokens import tokenizer_fingerprint
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     engine = TorchEngine(tiny_model_dir, EngineOptions(lr=1e-3, total_steps=1, warmup_steps=0, device="cpu"))

@@ -42,7 +42,7 @@ def _tasks() -> list[Task]:
 
 def _teacher_rows(tasks: list[Task]) -> list[dict]:
     """Answer-only trajectories in the agent format (what rl-stage rolls out), correct by construction."""
-    from r1ci_cli.rollout.protocol import SYSTEM_PROMPTS
+    from r1ci_cli.rollout.prompts import SYSTEM_PROMPTS
 
     rows = []
     for task in tasks:

@@ -14,7 +14,7 @@ import pytest
 
 from r1ci_cli.backends.base import Completion
 from r1ci_cli.records import ExecResult, Task
-from r1ci_cli.rollout import protocol
+from r1ci_cli.rollout.reward import well_formed
 from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import keep_filter
 
@@ -226,6 +226,6 @@ def test_observation_is_truncated_head_and_tail():
 
 
 def test_well_formed_requires_code_turns_then_answer():
-    assert protocol.well_formed(["code", "answer"], "answer")
-    assert not protocol.well_formed(["code", None, "answer"], "answer")
-    assert not protocol.well_formed(["code"], "max_calls")
+    assert well_formed(["code", "answer"], "answer")
+    assert not well_formed(["code", None, "answer"], "answer")
+    assert not well_formed(["code"], "max_calls")

@@ -52,6 +52,15 @@ def test_reference_code_style_is_correct(sandbox):
     assert all(t.correct and t.finish == "answer" and len(t.turns) == 2 for t in trajs)
 
 
+def test_reference_answers_from_the_full_output_not_the_cut_observation(sandbox):
+    """The observation is cut to 40 characters; the teacher still answers with everything the program printed."""
+    tasks = [t for t in _tasks("word_sorting") if len(str(t.answer)) > 40]
+    assert tasks, "word_sorting's default knobs give long answers"
+    trajs = list(rollout(tasks, ReferenceGenerator(), sandbox, RolloutOptions(max_observation_chars=40)))
+    assert all("characters cut" in t.turns[1].text for t in trajs)
+    assert all(t.correct and t.answer == str(t.extra["reference_answer"]) for t in trajs), [t.answer for t in trajs]
+
+
 def test_reference_refuses_text_style(sandbox):
     name = _generated_families()[0]
     with pytest.raises(R1ciError, match="text"):

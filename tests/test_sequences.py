@@ -9,7 +9,8 @@ import pytest
 
 from r1ci_cli.models import IM_END, InitModelOptions, init_model, render_prompt
 from r1ci_cli.records import Trajectory
-from r1ci_cli.train.sequences import SequenceBuilder, SequenceError, collate, tokenizer_fingerprint
+from r1ci_cli.backends.tokens import tokenizer_fingerprint
+from r1ci_cli.train.sequences import SequenceBuilder, SequenceError, collate
 
 SYSTEM = "Reason step by step; you may write Python; finish with <<<answer>>>."
 

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from r1ci_cli.backends.base import GenRequest
-from r1ci_cli.backends.vllm_policy import (INPROC_ENV, after_update, before_update, policy_generator,
+from r1ci_cli.train.vllm_policy import (INPROC_ENV, after_update, before_update, policy_generator,
                                            VllmPolicyOptions)
 from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.seeds import derive_seed
@@ -101,7 +101,7 @@ def test_vllm_kind_without_vllm_says_what_to_install(tiny_model_dir):
 
 
 def test_module_imports_without_vllm():
-    import r1ci_cli.backends.vllm_policy as module
+    import r1ci_cli.train.vllm_policy as module
 
     assert "vllm" not in module.__dict__
 

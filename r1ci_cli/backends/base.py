@@ -1,7 +1,8 @@
-"""The one small interface every model backend implements, and ``open_generator`` to pick one.
+"""The one small interface every model backend implements (``open_generator`` in ``backends/__init__.py``
+picks one; this module knows none of them).
 
 A backend continues many assistant messages at once, each until its turn ends (see
-``rollout.protocol.find_stop``), the model ends its message, or the turn's token budget runs out.
+``interaction.find_stop``), the model ends its message, or the turn's token budget runs out.
 
 Contract of ``Generator``:
 
@@ -15,6 +16,10 @@ Contract of ``Generator``:
   sampled ids, ending at the token that completed the stop. Sampling is seeded per request from
   ``request.seed``, so the result does not depend on which other requests share the batch.
 * ``close()`` frees the model.
+* Optional: ``watch(tasks, sandbox) -> (tasks, sandbox)``. The rollout loop passes its task stream and its
+  sandbox through it once, before the first request, and uses what it returns. A generator that must know
+  more than the conversation keeps it this way (the reference teacher: each task, and each execution's
+  full output); the requests stay the same for every backend.
 
 ``model_name`` goes into every trajectory; ``tokenizer_fingerprint`` (token backends) lets training
 refuse ids made by another tokenizer.
@@ -28,8 +33,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from r1ci_cli.errors import R1ciError
-
 BACKENDS = ("reference", "hf", "vllm", "openai")
 
 
@@ -37,11 +40,10 @@ BACKENDS = ("reference", "hf", "vllm", "openai")
 class GenRequest:
     """One assistant message to continue.
 
-    ``messages`` is the chat prompt (system + user); ``turns`` the (role, text) pairs of the assistant
-    message so far (model turns and observations); ``context_ids`` the exact token ids of prompt + turns
-    (token backends only). ``allow_code`` is False for the text style (fences do not end a turn).
-    ``task`` is the Task record and ``last_output`` the untruncated stdout of the last execution, both for
-    the reference teacher only (a model sees the observation text in ``turns``).
+    ``key`` is the trajectory's id; ``messages`` is the chat prompt (system + user); ``turns`` the (role,
+    text) pairs of the assistant message so far (model turns and observations); ``context_ids`` the exact
+    token ids of prompt + turns (token backends only). ``allow_code`` is False for the text style (fences do
+    not end a turn).
     """
 
     key: str
@@ -53,8 +55,6 @@ class GenRequest:
     top_p: float = 1.0
     allow_code: bool = True
     context_ids: tuple[int, ...] | None = None
-    task: Any = None
-    last_output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,29 +98,3 @@ class BackendOptions:
     request_timeout_s: float = 600.0
     gpu_memory_utilization: float = 0.85
     max_model_len: int | None = None
-
-
-def open_generator(backend: str, opts: BackendOptions) -> Generator:
-    """Build the named backend; GPU-only and optional packages are imported here, never at module top."""
-    if backend == "reference":
-        from r1ci_cli.backends.reference import ReferenceGenerator
-
-        return ReferenceGenerator()
-    if opts.model is None and backend in ("hf", "vllm", "openai"):
-        raise R1ciError(f"--backend {backend} needs --model (a checkpoint directory or a served model name)")
-    if backend == "hf":
-        from r1ci_cli.backends.hf import HfGenerator
-
-        return HfGenerator(opts.model, device=opts.device, dtype=opts.dtype, batch_size=opts.batch_size)
-    if backend == "vllm":
-        from r1ci_cli.backends.vllm_backend import VllmGenerator
-
-        return VllmGenerator(opts.model, dtype=opts.dtype, gpu_memory_utilization=opts.gpu_memory_utilization,
-                             max_model_len=opts.max_model_len)
-    if backend == "openai":
-        from r1ci_cli.backends.openai_compat import OpenAIGenerator
-
-        return OpenAIGenerator(opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env,
-                               concurrency=opts.concurrency, max_retries=opts.max_retries,
-                               timeout_s=opts.request_timeout_s)
-    raise R1ciError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -8,7 +8,7 @@ Contract (see ``base.Generator``):
   ``--seed``, the trajectory id and the turn), so the random stream of a row does not depend on its
   neighbours; with the loop's fixed batch membership, the same seed gives the same trajectories on CPU.
   Temperature 0 is greedy. ``top_p`` < 1 keeps the smallest set of tokens whose probability reaches it.
-* A row stops at the token that completes a python fence or an ``<<<…>>>`` answer (``protocol.find_stop``),
+* A row stops at the token that completes a python fence or an ``<<<…>>>`` answer (``interaction.find_stop``),
   at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept in ``ids``, dropped from
   ``text``), or when its turn budget or the model's context length runs out.
 * ``ids`` are the sampled ids; ``text`` is their decoding (never re-encoded).
@@ -26,20 +26,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
-from r1ci_cli.backends.tokens import TokenizerMixin
+from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency, R1ciError
-from r1ci_cli.rollout.protocol import find_stop
+from r1ci_cli.interaction import find_stop
 
 log = logging.getLogger("r1ci.backends.hf")
 
 _STOP_CHARS = ("`", ">")
-
-
-def fingerprint(tokenizer: Any) -> str:
-    """The tokenizer fingerprint training checks before it trusts stored ids (one shared definition)."""
-    from r1ci_cli.train.sequences import tokenizer_fingerprint
-
-    return tokenizer_fingerprint(tokenizer)
 
 
 def _import_torch() -> tuple[Any, Any, Any]:
@@ -91,7 +84,7 @@ class HfGenerator(TokenizerMixin):
         self.model = model
         self.batch_size = batch_size
         self.model_name = name
-        self.tokenizer_fingerprint = fingerprint(self.tokenizer)
+        self.tokenizer_fingerprint = tokenizer_fingerprint(self.tokenizer)
         self.end_ids = self._end_ids()
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.end_ids)

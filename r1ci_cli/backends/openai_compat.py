@@ -6,7 +6,7 @@ Contract (see ``base.Generator``):
   message and each observation as a ``user`` message (hosted APIs cannot continue a half-written assistant
   message). The trajectory records the same turns as every other backend.
 * The server writes freely; the client cuts the reply at the first complete python block or answer
-  (``protocol.find_stop``) and drops the rest, so the stop rule is the same everywhere. ``num_new_tokens``
+  (``interaction.find_stop``) and drops the rest, so the stop rule is the same everywhere. ``num_new_tokens``
   is what the server reports (it counts the dropped part too: that is what was paid for).
 * Up to ``concurrency`` requests are in flight. 429, 5xx, timeouts and dropped connections are retried
   ``max_retries`` times with exponential backoff (``Retry-After`` is honoured; the jitter comes from a
@@ -36,7 +36,7 @@ from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.rollout.protocol import find_stop
+from r1ci_cli.interaction import find_stop
 
 log = logging.getLogger("r1ci.backends.openai")
 

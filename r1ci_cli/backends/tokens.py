@@ -1,14 +1,35 @@
 """The token side shared by the token-in/token-out backends (hf, vllm): chat prompts to ids, observation
-text to ids (once, when appended), ids to text, and the ids that end an assistant message.
+text to ids (once, when appended), ids to text, the ids that end an assistant message, and the tokenizer
+fingerprint that trajectories carry (training trusts their stored ids only when it matches its own).
 
-A mixin over ``self.tokenizer`` (a transformers tokenizer); no heavy imports here.
+``TokenizerMixin`` works over ``self.tokenizer`` (a transformers tokenizer); no heavy imports here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from r1ci_cli.errors import R1ciError
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A string that changes whenever the tokenizer would map some text to different ids.
+
+    For a fast (Rust-backed) tokenizer: sha256 over the canonical JSON of its model (vocabulary and merges),
+    normalizer, pre-tokenizer and added tokens. For others: over the sorted vocabulary. Rollout backends
+    store it in each Trajectory as ``tokenizer``; sequences trust stored ids only when it matches.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        data = json.loads(backend.to_str())
+        material: Any = {key: data.get(key) for key in ("model", "normalizer", "pre_tokenizer", "added_tokens")}
+    else:
+        material = sorted(tokenizer.get_vocab().items())
+    blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
 class TokenizerMixin:

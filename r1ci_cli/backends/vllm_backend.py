@@ -9,7 +9,7 @@ Contract (see ``base.Generator``):
   continuously (a short turn frees its slot for the others). The rollout loop's cohorts keep the GPU busy
   while another cohort's code runs in the sandbox.
 * Turn ends: vLLM stops on the strings ``` and ``>>>`` (kept in the output) and on end-of-message tokens.
-  A stop string may only open a fence, or sit inside code; then ``protocol.find_stop`` says the turn is
+  A stop string may only open a fence, or sit inside code; then ``interaction.find_stop`` says the turn is
   not over and the request continues from its exact ids (the prefix cache makes that cheap) until a
   complete block or answer, the end of the message, or the turn's budget.
 * Each request is seeded (``SamplingParams.seed``) from the loop's per-turn seed. vLLM on GPU is still
@@ -17,7 +17,7 @@ Contract (see ``base.Generator``):
 
 vllm is imported here only; without it ``MissingDependency`` says what to install.
 Not handled: tensor parallelism flags (set ``VLLM_*`` environment variables or extend ``BackendOptions``),
-LoRA adapters, weight updates from a trainer in the same process (``vllm_policy.VllmPolicyGenerator`` adds them).
+LoRA adapters, weight updates from a trainer in the same process (``train.vllm_policy.VllmPolicyGenerator`` adds them).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
-from r1ci_cli.backends.tokens import TokenizerMixin
+from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency
-from r1ci_cli.rollout.protocol import find_stop
+from r1ci_cli.interaction import find_stop
 from r1ci_cli.seeds import derive_seed
 
 log = logging.getLogger("r1ci.backends.vllm")
@@ -54,9 +54,7 @@ class VllmGenerator(TokenizerMixin):
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.model_name = model_path
-        from r1ci_cli.backends.hf import fingerprint
-
-        self.tokenizer_fingerprint = fingerprint(self.tokenizer)
+        self.tokenizer_fingerprint = tokenizer_fingerprint(self.tokenizer)
         self.end_ids = self._end_ids()
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
 

@@ -101,7 +101,7 @@ def rollout_cmd(src: str, output: str, backend: str, model: str | None, style: s
     from r1ci_cli.backends.base import BackendOptions
     from r1ci_cli.rollout.job import RolloutJob, SandboxSettings, run_rollout
     from r1ci_cli.rollout.loop import RolloutOptions
-    from r1ci_cli.rollout.protocol import RewardOptions
+    from r1ci_cli.rollout.reward import RewardOptions
 
     if resume and output == "-":
         raise click.UsageError("--resume needs a file output (-o FILE)")

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from r1ci_cli.backends.base import BackendOptions, open_generator
+from r1ci_cli.backends import BackendOptions, open_generator
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.progress import Progress
 from r1ci_cli.records import Task

@@ -33,10 +33,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from r1ci_cli import interaction
 from r1ci_cli.answer import extract_answer
 from r1ci_cli.backends.base import Completion, Generator, GenRequest
-from r1ci_cli.records import ExecResult, Task, Trajectory, Turn, task_fields_for_trajectory
-from r1ci_cli.rollout import protocol
+from r1ci_cli.records import (ExecResult, Task, Trajectory, Turn, exec_request_id, task_fields_for_trajectory,
+                              trajectory_id)
+from r1ci_cli.rollout import reward as rewards
 from r1ci_cli.rollout.styles import Style, get_style, steer_hint
 from r1ci_cli.seeds import derive_seed
 from r1ci_cli.tasks.registry import Instance, get_family, score
@@ -51,19 +53,15 @@ class RolloutOptions:
     top_p: float = 1.0
     samples: int = 1
     seed: int = 0
-    max_code_calls: int = protocol.DEFAULT_MAX_CODE_CALLS
-    timeout_s: float = protocol.DEFAULT_TIMEOUT_S
+    max_code_calls: int = interaction.DEFAULT_MAX_CODE_CALLS
+    timeout_s: float = interaction.DEFAULT_TIMEOUT_S
     max_new_tokens: int = 2048
     max_total_tokens: int = 8192
-    max_observation_chars: int = protocol.DEFAULT_MAX_OBSERVATION_CHARS
-    reward: protocol.RewardOptions = field(default_factory=protocol.RewardOptions)
+    max_observation_chars: int = interaction.DEFAULT_MAX_OBSERVATION_CHARS
+    reward: rewards.RewardOptions = field(default_factory=rewards.RewardOptions)
     cohorts: int = 2
     max_in_flight: int = 64
-    prompts: str = "paper"  # system prompt set (protocol.PROMPT_SETS) or a JSON file of style prompts
-
-
-def trajectory_id(task_id: str, style: str, temperature: float, sample: int) -> str:
-    return f"{task_id}/{style}/t{temperature:g}/s{sample}"
+    prompts: str = "paper"  # system prompt set (rollout.prompts.PROMPT_SETS) or a JSON file of style prompts
 
 
 @dataclass
@@ -123,7 +121,6 @@ class _State:
         self.error: str | None = None
         self.program_answer: str | None = None  # code style: what the single program printed
         self.order = 0  # position among the jobs of this run: output order
-        self.last_output: str | None = None  # untruncated stdout of the last execution (reference teacher)
 
     def request(self, opts: RolloutOptions) -> GenRequest:
         budget = min(opts.max_new_tokens, opts.max_total_tokens - self.num_new_tokens)
@@ -131,8 +128,7 @@ class _State:
             key=self.id, messages=self.messages, turns=tuple((t.role, t.text) for t in self.turns),
             max_new_tokens=budget, temperature=opts.temperature, top_p=opts.top_p,
             seed=derive_seed(opts.seed, self.id, len(self.turns)), allow_code=self.style.allow_code,
-            context_ids=tuple(self.context_ids) if self.context_ids is not None else None, task=self.task,
-            last_output=self.last_output)
+            context_ids=tuple(self.context_ids) if self.context_ids is not None else None)
 
 
 def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, sandbox: Any) -> None:
@@ -145,7 +141,7 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
         if comp.ids is None:
             raise RuntimeError("a token backend returned a completion without ids")
         state.context_ids.extend(comp.ids)
-    stop = protocol.find_stop(comp.text, allow_code=state.style.allow_code)
+    stop = interaction.find_stop(comp.text, allow_code=state.style.allow_code)
     state.stops.append(stop.kind if stop else None)
     if stop is None:
         state.finish = "max_tokens" if comp.finish == "length" else "answer"
@@ -156,7 +152,7 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
     else:
         state.num_code_calls += 1
         state.pending = sandbox.submit(stop.code, timeout_s=opts.timeout_s,
-                                       request_id=f"{state.id}/c{state.num_code_calls}")
+                                       request_id=exec_request_id(state.id, state.num_code_calls))
         return
     if state.finish is None and state.num_new_tokens >= opts.max_total_tokens:
         state.finish = "max_tokens"
@@ -165,12 +161,11 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
 def _apply_result(state: _State, result: ExecResult, opts: RolloutOptions, generator: Generator) -> None:
     state.pending = None
     state.exec_wall_ms += result.wall_ms
-    state.last_output = result.stdout
     if result.status == "sandbox_error":
         state.finish = "error"
         state.error = f"sandbox_error: {(result.stderr or 'no detail').strip()[:500]}"
         return
-    text = protocol.format_observation(result, opts.timeout_s, opts.max_observation_chars)
+    text = interaction.format_observation(result, opts.timeout_s, opts.max_observation_chars)
     if state.style.steered:
         text += steer_hint(state.num_code_calls, result.status) + "\n\n"
     ids = generator.encode_text(text)
@@ -196,14 +191,14 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
         formed = state.stops == ["code"] and state.program_answer is not None
     else:
         response = "".join(t.text for t in state.turns if t.role == "model") if state.finish == "answer" else ""
-        formed = protocol.well_formed(state.stops, state.finish or "")
+        formed = rewards.well_formed(state.stops, state.finish or "")
     if state.finish == "error":
         answer, correct, value = None, False, 0.0
     else:
         verdict = score(family, instance, response) if response else None
         answer = verdict.answer if verdict else None
         correct = bool(verdict and verdict.correct)
-        value = protocol.reward(correct, formed, len(state.stops), opts.reward)
+        value = rewards.reward(correct, formed, len(state.stops), opts.reward)
     extra: dict[str, Any] = task_fields_for_trajectory(task)
     extra.update({
         "prompt": list(state.messages), "sample_index": state.sample,
@@ -236,6 +231,9 @@ def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: Rol
     style = get_style(opts.style, opts.prompts)
     if opts.cohorts < 1 or opts.max_in_flight < 1:
         raise ValueError("cohorts and max_in_flight must be positive")
+    watch = getattr(generator, "watch", None)  # a generator that keeps tasks or outputs (base.Generator)
+    if watch is not None:
+        tasks, sandbox = watch(tasks, sandbox)
     stats = stats if stats is not None else RolloutStats()
     jobs = enumerate(_jobs(tasks, opts, set(skip), style))
     slots: list[_State | None] = [None] * max(opts.max_in_flight, opts.cohorts)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from r1ci_cli.rollout.protocol import STYLES, load_prompts
+from r1ci_cli.rollout.prompts import STYLES, load_prompts
 
 CODE_HINT = "Guide: use code for the next step. Write one Python block that computes or searches for what you need."
 FIX_HINT = "Guide: the code failed. Use code again: fix the error and run the corrected script."
@@ -39,7 +39,7 @@ class Style:
 
 def get_style(name: str, prompts: str = "paper") -> Style:
     """The style ``name`` with its system prompt from ``prompts`` (a prompt set or JSON file, see
-    ``protocol.load_prompts``)."""
+    ``prompts.load_prompts``)."""
     if name not in STYLES:
         raise ValueError(f"unknown style {name!r} (choose from {', '.join(STYLES)})")
     return Style(name=name, allow_code=name != "text", single_program=name == "code", steered=name == "steer",

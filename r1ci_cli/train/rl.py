@@ -5,7 +5,7 @@ Per step:
 1. the sampler takes ``batch_size`` instances from the stage pool (groups 1..stage, cumulative);
 2. the live policy rolls each out ``group_size`` times at temperature 1.0 through the rollout loop and the
    sandbox pool: ``generator="hf"`` samples from the live torch policy, ``"vllm"`` from a vLLM engine in
-   this process that takes the policy's weights after every update (``backends.vllm_policy``);
+   this process that takes the policy's weights after every update (``train.vllm_policy``);
 3. rewards are the paper's (+1 correct, ±0.1 format, −0.1 beyond 6 turns); advantages are group-normalised;
    with ``filter_zero_variance`` groups whose rewards are all equal are dropped (``drop``) or replaced by
    further instances from the pool (``refill``, at most ``refill_rounds`` extra rollouts per step);
@@ -34,7 +34,7 @@ from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.records import Task, Trajectory
-from r1ci_cli.rollout.protocol import RewardOptions
+from r1ci_cli.rollout.reward import RewardOptions
 from r1ci_cli.seeds import derive_rng, derive_seed
 
 log = logging.getLogger("r1ci.rl-stage")
@@ -79,7 +79,7 @@ class RlOptions:
     generation_batch_size: int = 16
     generator: str = "hf"  # hf: the live torch policy; vllm: a colocated vLLM engine synced after every update
     vllm_gpu_memory: float = 0.3  # the GPU share vLLM may take (weights + KV cache) beside the trainer
-    prompts: str = "paper"  # system prompts (rollout.protocol.PROMPT_SETS or a JSON file)
+    prompts: str = "paper"  # system prompts (rollout.prompts.PROMPT_SETS or a JSON file)
 
 
 # ------------------------------------------------------------------------------------------------ sampler
@@ -317,7 +317,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
     import torch
     from transformers import AutoTokenizer
 
-    from r1ci_cli.backends.vllm_policy import VllmPolicyOptions, after_update, policy_generator
+    from r1ci_cli.train.vllm_policy import VllmPolicyOptions, after_update, policy_generator
     from r1ci_cli.progress import Progress
     from r1ci_cli.train.checkpoint import (latest_checkpoint, read_trainer_state, save_checkpoint,
                                            truncate_metrics)

@@ -22,13 +22,12 @@ Not handled: packing several trajectories into one row (the collator pads instea
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from r1ci_cli.backends.tokens import tokenizer_fingerprint
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.models import chat_template_messages
 from r1ci_cli.records import Trajectory
@@ -66,23 +65,6 @@ class SequenceStats:
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if k != "dropped_ids"}
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """A string that changes whenever the tokenizer would map some text to different ids.
-
-    For a fast (Rust-backed) tokenizer: sha256 over the canonical JSON of its model (vocabulary and merges),
-    normalizer, pre-tokenizer and added tokens. For others: over the sorted vocabulary. Rollout backends
-    store it in each Trajectory as ``tokenizer``; sequences trust stored ids only when it matches.
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        data = json.loads(backend.to_str())
-        material: Any = {key: data.get(key) for key in ("model", "normalizer", "pre_tokenizer", "added_tokens")}
-    else:
-        material = sorted(tokenizer.get_vocab().items())
-    blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
 class SequenceError(R1ciError):

@@ -59,10 +59,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
+from r1ci_cli.backends.tokens import tokenizer_fingerprint
 from r1ci_cli.backends.vllm_backend import VllmGenerator
 from r1ci_cli.errors import MissingDependency, R1ciError
 
-log = logging.getLogger("r1ci.backends.vllm_policy")
+log = logging.getLogger("r1ci.train.vllm_policy")
 
 POLICY_GENERATORS = ("hf", "vllm")
 INPROC_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"
@@ -181,9 +182,7 @@ class VllmPolicyGenerator(VllmGenerator):
                             "first vLLM import")
         self.tokenizer = tokenizer
         self.model_name = name
-        from r1ci_cli.backends.hf import fingerprint
-
-        self.tokenizer_fingerprint = fingerprint(tokenizer)
+        self.tokenizer_fingerprint = tokenizer_fingerprint(tokenizer)
         self.end_ids = self._end_ids()
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.sleep_enabled = options.sleep

@@ -1,12 +1,13 @@
-"""The interaction protocol: where turns end, what observations look like, the reward."""
+"""The interaction format (where turns end, what observations look like) and the reward."""
 
 from __future__ import annotations
 
 import pytest
 
+from r1ci_cli.answer import extract_answer
+from r1ci_cli.interaction import OBSERVATION_HEADER, find_stop, format_observation, parse_observation, truncate_middle
 from r1ci_cli.records import ExecResult
-from r1ci_cli.rollout.protocol import (OBSERVATION_HEADER, RewardOptions, find_stop, format_observation,
-                                       parse_observation, reward, truncate_middle)
+from r1ci_cli.rollout.reward import RewardOptions, reward
 
 
 def result(status="ok", stdout="", stderr="", exit_code=0, truncated=False):
@@ -33,6 +34,15 @@ def test_find_stop_kinds(text, kind, end_marker):
 ])
 def test_no_stop_yet(text):
     assert find_stop(text) is None
+
+
+@pytest.mark.parametrize("text", ["<<<] >>>>", "so <<<a > b>>> done", "<<<x>>> then <<<y>>>"])
+def test_the_turn_ends_where_the_verifiers_answer_span_ends(text):
+    """One answer-span expression: the stop rule and the verifiers read the same span (``>>>>`` included)."""
+    stop = find_stop(text)
+    assert stop.kind == "answer"
+    assert extract_answer(text[:stop.end]) == extract_answer(text.split(" then ")[0])
+    assert text[:stop.end].endswith(">") and not text[stop.end:].startswith(">")
 
 
 def test_answer_inside_code_does_not_end_the_turn_early():
