@@ -81,27 +81,43 @@ def short_teacher() -> Any:
 def sft_on_reference(base: str, tasks: list[Any], box: Any, out: Path, steps: int, seed: int) -> str:
     """Teach the tiny model the agent format (code block, result, answer) from the short teacher."""
     from r1ci_cli.rollout.loop import RolloutOptions, rollout
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+    from r1ci_cli.train.engine import EngineOptions
     from r1ci_cli.train.sft import SftOptions, sft
 
     trajs = list(rollout(tasks, short_teacher(), box, RolloutOptions(style="agent", seed=seed, timeout_s=10.0)))
     refs = out / "reference.jsonl"
     refs.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in trajs))
     log.info("short teacher: %d/%d correct", sum(t.correct for t in trajs), len(trajs))
-    sft([str(refs)], SftOptions(model=base, output=str(out / "sft"), epochs=1000, batch_size=8, micro_batch_size=8,
-                                lr=1e-3, warmup_ratio=0.1, max_steps=steps, save_every=10**9, device="cpu",
-                                precision="fp32", progress=False, seed=seed))
+    engine = EngineOptions(lr=1e-3, micro_batch_size=8, device="cpu", precision="fp32")
+    sft([str(refs)], SftOptions(model=base, checkpoint=CheckpointOptions(str(out / "sft"), save_every=10**9),
+                                epochs=1000, batch_size=8, warmup_ratio=0.1, max_steps=steps, seed=seed,
+                                engine=engine), progress=False)
     return str(out / "sft")
 
 
-def breakdown(model: str, tasks: list[Any], box: Any, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from r1ci_cli.train.rl import RlOptions, rl_stage
+def rl_options(model: str, out: Path, args: argparse.Namespace, lr: float, max_total_tokens: int,
+               max_code_calls: int, kl_coef: float = 0.001) -> Any:
+    """The bench's rl-stage options: one trajectory batch = one micro-batch = one generation batch, on CPU."""
+    from r1ci_cli.rollout.loop import RolloutOptions
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+    from r1ci_cli.train.engine import EngineOptions
+    from r1ci_cli.train.rl import RlOptions
 
-    opts = RlOptions(stage=1, model=model, output=str(out), batch_size=args.batch_size, group_size=args.group_size,
-                     steps=args.steps, lr=1e-5, max_new_tokens=args.max_new_tokens,
-                     max_total_tokens=args.max_new_tokens * 3, max_code_calls=args.max_code_calls, timeout_s=10.0,
-                     micro_batch_size=args.batch_size * args.group_size,
-                     generation_batch_size=args.batch_size * args.group_size, save_every=10**6, device="cpu",
-                     precision="fp32", seed=args.seed)
+    sequences = args.batch_size * args.group_size
+    return RlOptions(stage=1, model=model, checkpoint=CheckpointOptions(str(out), save_every=10**6),
+                     batch_size=args.batch_size, group_size=args.group_size, steps=args.steps, kl_coef=kl_coef,
+                     generation_batch_size=sequences, seed=args.seed,
+                     rollout=RolloutOptions(max_new_tokens=args.max_new_tokens, max_total_tokens=max_total_tokens,
+                                            max_code_calls=max_code_calls, timeout_s=10.0),
+                     engine=EngineOptions(lr=lr, micro_batch_size=sequences, device="cpu", precision="fp32"))
+
+
+def breakdown(model: str, tasks: list[Any], box: Any, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from r1ci_cli.train.rl import rl_stage
+
+    opts = rl_options(model, out, args, lr=1e-5, max_total_tokens=args.max_new_tokens * 3,
+                      max_code_calls=args.max_code_calls)
     rl_stage(tasks, opts, box)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][1:]
     keys = ("generate_s", "sandbox_s", "train_s")
@@ -124,12 +140,8 @@ def run_r1ci(model: str, tasks: list[Any], box: Any, out: Path, args: argparse.N
 
     from r1ci_cli.train import rl
 
-    opts = rl.RlOptions(stage=1, model=model, output=str(out), batch_size=args.batch_size,
-                        group_size=args.group_size, steps=args.steps, lr=args.lr, kl_coef=args.kl_coef,
-                        max_new_tokens=args.max_new_tokens, max_total_tokens=args.max_new_tokens,
-                        max_code_calls=0, timeout_s=10.0, micro_batch_size=args.batch_size * args.group_size,
-                        generation_batch_size=args.batch_size * args.group_size, save_every=10**6, device="cpu",
-                        precision="fp32", seed=args.seed)
+    opts = rl_options(model, out, args, lr=args.lr, max_total_tokens=args.max_new_tokens, max_code_calls=0,
+                      kl_coef=args.kl_coef)
     # make_batch runs between the rollout and the update and is in neither timer: clock it too.
     original, batch_s = rl.make_batch, []
 

@@ -54,12 +54,14 @@ def trajectories(count: int, seed: int) -> list[dict[str, Any]]:
 
 
 def run_r1ci(model: str, refs: str, out: Path, args: argparse.Namespace) -> float:
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+    from r1ci_cli.train.engine import EngineOptions
     from r1ci_cli.train.sft import SftOptions, sft
 
-    sft([refs], SftOptions(model=model, output=str(out), epochs=1000, batch_size=args.batch_size,
-                           micro_batch_size=args.batch_size, lr=args.lr, warmup_ratio=0.1,
-                           max_seq_len=args.max_seq_len, max_steps=args.steps, save_every=10**9, device="cpu",
-                           precision="fp32", progress=False, seed=args.seed))
+    engine = EngineOptions(lr=args.lr, micro_batch_size=args.batch_size, device="cpu", precision="fp32")
+    sft([refs], SftOptions(model=model, checkpoint=CheckpointOptions(str(out), save_every=10**9), epochs=1000,
+                           batch_size=args.batch_size, warmup_ratio=0.1, max_seq_len=args.max_seq_len,
+                           max_steps=args.steps, seed=args.seed, engine=engine), progress=False)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     tokens = sum(r["num_tokens"] for r in rows[1:])
     return tokens / (rows[-1]["elapsed_s"] - rows[0]["elapsed_s"])

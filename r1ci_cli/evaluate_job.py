@@ -24,8 +24,9 @@ from r1ci_cli.errors import R1ciError
 from r1ci_cli.evaluate import Row, summarize
 from r1ci_cli.evaluate_report import plot, render_report
 from r1ci_cli.records import Trajectory
-from r1ci_cli.rollout.job import RolloutJob, SandboxSettings, run_rollout
+from r1ci_cli.rollout.job import RolloutJob, run_rollout
 from r1ci_cli.rollout.loop import RolloutOptions
+from r1ci_cli.rollout.sandbox import SandboxSettings
 from r1ci_cli.streams import atomic_file, dumps, open_records
 
 log = logging.getLogger("r1ci.eval")
@@ -33,12 +34,13 @@ log = logging.getLogger("r1ci.eval")
 
 @dataclass(frozen=True)
 class EvalJob:
+    """An eval run: ``backend`` says how to open every model of ``models`` (its own ``model`` is not used)."""
+
     src: str = "-"
     output: str = "-"
-    backend: str = "hf"
     models: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
-    backend_opts: BackendOptions = field(default_factory=BackendOptions)
+    backend: BackendOptions = field(default_factory=BackendOptions)
     rollout: RolloutOptions = field(default_factory=lambda: RolloutOptions(temperature=0.6))
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     resume: bool = False
@@ -86,10 +88,11 @@ def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None,
 
 
 def run_eval(job: EvalJob) -> dict[str, list[Row]]:
-    models = list(job.models) or ([""] if job.backend == "reference" else [])
+    kind = job.backend.kind
+    models = list(job.models) or ([""] if kind == "reference" else [])
     if not models:
-        raise R1ciError(f"--backend {job.backend} needs --model")
-    names = model_names(job.models, job.names, job.backend)
+        raise R1ciError(f"--backend {kind} needs --model")
+    names = model_names(job.models, job.names, kind)
     wants_rows = job.summary or job.report is not None
     several = len(models) > 1
     scratch = tempfile.mkdtemp(prefix="r1ci-eval-")
@@ -110,9 +113,8 @@ def run_eval(job: EvalJob) -> dict[str, list[Row]]:
                 target = os.path.join(scratch, "trajectories.jsonl.zst")
             else:
                 target = job.output
-            backend_opts = replace(job.backend_opts, model=model or None)
-            log.info("eval: %s (%s)", name, job.backend)
-            run_rollout(RolloutJob(src=src, output=target, backend=job.backend, backend_opts=backend_opts,
+            log.info("eval: %s (%s)", name, kind)
+            run_rollout(RolloutJob(src=src, output=target, backend=replace(job.backend, model=model or None),
                                    rollout=job.rollout, sandbox=job.sandbox, resume=job.resume and target != "-",
                                    progress=job.progress))
             if wants_rows:

@@ -71,12 +71,11 @@ array_shard() {
 }
 
 # sandbox_flags: reaches the exec-sandbox service of job $SANDBOX_JOB (its files in SANDBOX_DIR): sets
-# SANDBOX_FLAGS (--sandbox HOST:PORT) and SANDBOX_TOKEN_FILE, and exports the token in R1CI_SANDBOX_TOKEN, where
-# rollout reads it (rl-stage takes --sandbox-token-file); the token never appears on a command line. Without
-# SANDBOX_JOB the commands run a local sandbox pool and SANDBOX_FLAGS stays empty.
+# SANDBOX_FLAGS (--sandbox HOST:PORT --sandbox-token-file FILE, taken by rollout, eval and rl-stage alike); the
+# token itself never appears on a command line. Without SANDBOX_JOB the commands run a local sandbox pool and
+# SANDBOX_FLAGS stays empty.
 sandbox_flags() {
     SANDBOX_FLAGS=()
-    SANDBOX_TOKEN_FILE=
     [[ -n ${SANDBOX_JOB:-} ]] || return 0
     local dir=${SANDBOX_DIR:-$RUN/sandbox} waited=0
     local address_file=$dir/$SANDBOX_JOB.address
@@ -87,10 +86,7 @@ sandbox_flags() {
         sleep 2
         waited=$((waited + 2))
     done
-    SANDBOX_TOKEN_FILE=$dir/token
-    R1CI_SANDBOX_TOKEN=$(<"$SANDBOX_TOKEN_FILE")
-    export R1CI_SANDBOX_TOKEN
-    SANDBOX_FLAGS=(--sandbox "$(<"$address_file")")
+    SANDBOX_FLAGS=(--sandbox "$(<"$address_file")" --sandbox-token-file "$dir/token")
 }
 
 # launch_distributed R1CI_ARGS...: runs `r1ci R1CI_ARGS...` on every node of this job, NPROC processes per node

@@ -15,7 +15,7 @@ HAS_VLLM = importlib.util.find_spec("vllm") is not None
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed here")
 def test_missing_vllm_is_a_one_line_error(tmp_path):
     with pytest.raises(MissingDependency, match="install r1ci\\[gpu\\] or use --backend hf"):
-        open_generator("vllm", BackendOptions(model=str(tmp_path)))
+        open_generator(BackendOptions(kind="vllm", model=str(tmp_path)))
 
 
 def test_backend_module_imports_without_vllm():
@@ -42,7 +42,7 @@ def test_vllm_rollout_keeps_sampled_ids(tmp_path):
     from r1ci_cli.rollout.loop import RolloutOptions, rollout
 
     model = init_model(tmp_path / "model", InitModelOptions(preset="tiny", seed=0))
-    generator = open_generator("vllm", BackendOptions(model=str(model), gpu_memory_utilization=0.3))
+    generator = open_generator(BackendOptions(kind="vllm", model=str(model), gpu_memory_utilization=0.3))
     with real_or_double_sandbox() as box:
         trajs = list(rollout([boolean_task(), boolean_task(4)], generator, box,
                              RolloutOptions(samples=4, max_new_tokens=64, max_total_tokens=256)))

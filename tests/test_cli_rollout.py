@@ -34,7 +34,7 @@ def reuse_pool(shared_pool, monkeypatch):
     """One pool for the whole module: starting a pool per invocation costs seconds on a busy machine."""
     from contextlib import nullcontext
 
-    monkeypatch.setattr("r1ci_cli.rollout.job._open_sandbox", lambda settings, timeout_s: nullcontext(shared_pool))
+    monkeypatch.setattr("r1ci_cli.rollout.job.open_sandbox", lambda settings, timeout_s: nullcontext(shared_pool))
 
 
 def rollout(*args):
@@ -165,3 +165,50 @@ def test_bad_prompt_files_are_one_line_errors(tasks_file, tmp_path, content, mes
     assert result.stdout == ""
     result = CliRunner().invoke(cli, ["rollout", tasks_file, "--backend", "reference", "--prompts", "tiny"])
     assert result.exit_code == 1 and "neither a prompt set" in result.stderr
+
+
+# ------------------------------------------------------------------ one sandbox-token mechanism for every command
+
+TOKEN = "rollout-test-token"
+
+
+@pytest.fixture(scope="module")
+def service(shared_pool):
+    import threading
+
+    from r1ci_cli.sandbox.service import SandboxServer
+
+    server = SandboxServer(shared_pool, ("127.0.0.1", 0), TOKEN)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"{server.address[0]}:{server.address[1]}"
+    server.close()
+    thread.join(5)
+
+
+def test_sandbox_service_token_from_file_or_environment(tasks_file, tmp_path, service):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    by_file = rollout(tasks_file, "--backend", "reference", "--sandbox", service, "--sandbox-token-file",
+                      str(token_file), "-q")
+    assert by_file.exit_code == 0, by_file.stderr
+    rows = [json.loads(line) for line in by_file.stdout.splitlines()]
+    assert len(rows) == NUM_TASKS and all(r["correct"] for r in rows)
+    by_env = CliRunner().invoke(cli, ["rollout", tasks_file, "--backend", "reference", "--sandbox", service, "-q"],
+                                env={"R1CI_SANDBOX_TOKEN": TOKEN})
+    assert by_env.exit_code == 0 and by_env.stdout == by_file.stdout
+    token_file.write_text("wrong")
+    refused = rollout(tasks_file, "--backend", "reference", "--sandbox", service, "--sandbox-token-file",
+                      str(token_file), "-q")
+    assert not any(json.loads(line)["correct"] for line in refused.stdout.splitlines())
+
+
+@pytest.mark.parametrize("command", [["rollout"], ["eval", "run"], ["rl-stage", "--stage", "1", "--model", "m",
+                                                                   "-o", "out"]])
+def test_a_token_file_needs_a_service_and_a_service_needs_a_token(command, tasks_file, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    result = CliRunner().invoke(cli, [*command, "/nonexistent.jsonl", "--sandbox-token-file", str(token_file)])
+    assert result.exit_code == 2 and "--sandbox-token-file goes with --sandbox" in result.stderr
+    missing = CliRunner().invoke(cli, ["rollout", tasks_file, "--backend", "reference", "--sandbox", "127.0.0.1:9"])
+    assert missing.exit_code == 1 and "--sandbox-token-file FILE, or the token in $R1CI_SANDBOX_TOKEN" in missing.stderr

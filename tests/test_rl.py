@@ -73,6 +73,7 @@ def test_update_against_an_identical_reference_has_zero_kl(tiny_model_dir):
     import torch
     from transformers import AutoTokenizer
 
+    from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions, TorchEngine, load_model
     from r1ci_cli.backends.tokens import tokenizer_fingerprint
 
@@ -82,13 +83,14 @@ def test_update_against_an_identical_reference_has_zero_kl(tiny_model_dir):
     traj = _trajectory(tok, tokenizer_fingerprint(tok))
     batch = rl.make_batch([traj, traj], [1.0, -1.0], tok, 4096, pad_id=0)
     before = [p.detach().clone() for p in engine.model.parameters()]
-    stats = rl._update(engine, ref, batch, rl.RlOptions(stage=1, model=tiny_model_dir, output="x", kl_coef=0.5))
+    opts = rl.RlOptions(stage=1, model=tiny_model_dir, checkpoint=CheckpointOptions(output="x"), kl_coef=0.5)
+    stats = rl._update(engine, ref, batch, opts)
     assert stats["kl"] == pytest.approx(0.0, abs=1e-7)
     assert stats["clip_fraction"] == 0.0
     # Opposite advantages on the same sequence cancel and the k3 KL has zero slope at the reference.
     assert stats["grad_norm"] < 1e-5
     batch = rl.make_batch([traj], [1.0], tok, 4096, pad_id=0)
-    rl._update(engine, ref, batch, rl.RlOptions(stage=1, model=tiny_model_dir, output="x", kl_coef=0.5))
+    rl._update(engine, ref, batch, opts)
     assert not all(torch.allclose(a, b) for a, b in zip(before, engine.model.parameters()))
 
 

@@ -70,6 +70,9 @@ def one_thread():
 def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_thread):
     from r1ci_cli.models import InitModelOptions, init_model
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
+    from r1ci_cli.rollout.loop import RolloutOptions
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+    from r1ci_cli.train.engine import EngineOptions
     from r1ci_cli.train.rl import RlOptions, rl_stage
     from r1ci_cli.train.sft import SftOptions, sft
 
@@ -78,15 +81,17 @@ def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_threa
     refs = tmp_path / "teacher.jsonl"
     refs.write_text("".join(json.dumps(row) + "\n" for row in _teacher_rows(tasks)))
     base = init_model(tmp_path / "m0", InitModelOptions(preset="tiny", seed=0))
-    sft([str(refs)], SftOptions(model=str(base), output=str(tmp_path / "sft"), epochs=1000, batch_size=8,
-                                micro_batch_size=8, lr=1e-3, warmup_ratio=0.1, max_steps=SFT_STEPS,
-                                save_every=10**9, device="cpu", precision="fp32", progress=False, seed=0))
+    engine = EngineOptions(lr=1e-3, micro_batch_size=8, device="cpu", precision="fp32")
+    sft([str(refs)], SftOptions(model=str(base), checkpoint=CheckpointOptions(str(tmp_path / "sft"), save_every=10**9),
+                                epochs=1000, batch_size=8, warmup_ratio=0.1, max_steps=SFT_STEPS, seed=0,
+                                engine=engine), progress=False)
 
     staged = [Task.from_dict({**task.to_dict(), "group": 1}) for task in tasks]
-    opts = RlOptions(stage=1, model=str(tmp_path / "sft"), output=str(tmp_path / "rl"), batch_size=8,
-                     group_size=4, steps=RL_STEPS, lr=1e-4, kl_coef=0.0, max_new_tokens=16, max_total_tokens=32,
-                     max_code_calls=1, timeout_s=10.0, micro_batch_size=32, generation_batch_size=32,
-                     save_every=10**6, device="cpu", precision="fp32", seed=0)
+    opts = RlOptions(stage=1, model=str(tmp_path / "sft"), checkpoint=CheckpointOptions(str(tmp_path / "rl"),
+                                                                                     save_every=10**6),
+                     batch_size=8, group_size=4, steps=RL_STEPS, kl_coef=0.0, generation_batch_size=32, seed=0,
+                     rollout=RolloutOptions(max_new_tokens=16, max_total_tokens=32, max_code_calls=1, timeout_s=10.0),
+                     engine=EngineOptions(lr=1e-4, micro_batch_size=32, device="cpu", precision="fp32"))
     with open_sandbox(None, SandboxOptions(workers=1, timeout_s=10.0)) as box:
         rl_stage(staged, opts, box)
 

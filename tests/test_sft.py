@@ -16,6 +16,8 @@ from r1ci_cli.seeds import derive_rng
 from r1ci_cli.train import sft as sft_module
 from r1ci_cli.train import sft_data
 from r1ci_cli.train.schedule import lr_factor, warmup_steps_for
+from r1ci_cli.train.checkpoint import CheckpointOptions
+from r1ci_cli.train.engine import EngineOptions
 from r1ci_cli.train.sft import SftOptions, sft
 from test_sequences import make_trajectory
 
@@ -64,11 +66,17 @@ def refs(tmp_path: Path) -> str:
     return write_jsonl(tmp_path / "refs.jsonl", arithmetic_trajectories(16))
 
 
+ENGINE_FIELDS = ("lr", "micro_batch_size", "device", "precision", "gradient_checkpointing")
+CHECKPOINT_FIELDS = ("save_every", "keep", "resume")
+
+
 def _options(model: str, out: Path, **kw: Any) -> SftOptions:
-    base = dict(model=model, output=str(out), epochs=2, batch_size=4, micro_batch_size=2, lr=3e-3,
-                warmup_ratio=0.1, max_seq_len=512, save_every=3, device="cpu", progress=False)
+    base = dict(epochs=2, batch_size=4, micro_batch_size=2, lr=3e-3, warmup_ratio=0.1, max_seq_len=512,
+                save_every=3, device="cpu")
     base.update(kw)
-    return SftOptions(**base)
+    engine = EngineOptions(**{k: base.pop(k) for k in ENGINE_FIELDS if k in base})
+    checkpoint = CheckpointOptions(output=str(out), **{k: base.pop(k) for k in CHECKPOINT_FIELDS if k in base})
+    return SftOptions(model=model, checkpoint=checkpoint, engine=engine, **base)
 
 
 def _metrics(out: Path) -> list[dict[str, Any]]:
@@ -184,7 +192,7 @@ def test_too_few_sequences_for_a_batch(tmp_path: Path, micro_model: str) -> None
 
 def test_checkpoints_pruned_and_latest_complete(tmp_path: Path, micro_model: str, refs: str) -> None:
     out = tmp_path / "m1"
-    sft([refs], _options(micro_model, out, save_every=2, keep_checkpoints=2))
+    sft([refs], _options(micro_model, out, save_every=2, keep=2))
     names = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert names == ["latest", "step-000006", "step-000008"]
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-000008"

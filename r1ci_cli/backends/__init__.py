@@ -12,8 +12,9 @@ from r1ci_cli.errors import R1ciError
 __all__ = ["BACKENDS", "BackendOptions", "Completion", "GenRequest", "Generator", "open_generator"]
 
 
-def open_generator(backend: str, opts: BackendOptions) -> Generator:
-    """Build the named backend; GPU-only and optional packages are imported here, never at module top."""
+def open_generator(opts: BackendOptions) -> Generator:
+    """Build the backend ``opts.kind``; GPU-only and optional packages are imported here, never at module top."""
+    backend = opts.kind
     if backend == "reference":
         from r1ci_cli.backends.reference import ReferenceGenerator
 

@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from r1ci_cli.settings import RUNTIME
+
 BACKENDS = ("reference", "hf", "vllm", "openai")
 
 
@@ -85,16 +87,20 @@ class Generator(Protocol):
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """What opening a backend needs. ``api_key_env`` names the variable holding the key (never the key)."""
+    """Which backend generates (``kind``: reference, hf, vllm, openai) and what opening it needs.
 
+    ``kind``, ``model``, ``dtype``, ``base_url`` and ``max_model_len`` decide what generates; the rest is
+    ``runtime`` (``settings.py``). ``api_key_env`` names the variable holding the key (never the key)."""
+
+    kind: str = "hf"
     model: str | None = None
-    device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 16
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    max_retries: int = 5
-    request_timeout_s: float = 600.0
-    gpu_memory_utilization: float = 0.85
     max_model_len: int | None = None
+    device: str = field(default="auto", metadata=RUNTIME)
+    batch_size: int = field(default=16, metadata=RUNTIME)
+    gpu_memory_utilization: float = field(default=0.85, metadata=RUNTIME)
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata=RUNTIME)
+    concurrency: int = field(default=8, metadata=RUNTIME)
+    max_retries: int = field(default=5, metadata=RUNTIME)
+    request_timeout_s: float = field(default=600.0, metadata=RUNTIME)

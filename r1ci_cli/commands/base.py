@@ -70,15 +70,10 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--seed", type=int, default=0, show_default=True,
-                        help="Seed of every random choice; same command + seed = same output.")(func)
+    """``--seed`` with default 0, for commands without an options bundle (bundles carry it themselves)."""
+    from r1ci_cli.commands.options import SEED
 
-
-def prompts_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--prompts``: the system prompts of the rollout styles (rollout, eval and rl-stage share it)."""
-    return click.option("--prompts", default="paper", show_default=True, metavar="SET|FILE.json",
-                        help="System prompts: 'paper' (PAPER.md's instructions), 'short' (the same contracts "
-                             "in a few words, for tiny models) or a JSON file mapping styles to prompts.")(func)
+    return SEED.option(default=0)(func)
 
 
 def _apply_threads(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:

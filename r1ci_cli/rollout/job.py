@@ -9,7 +9,6 @@ stream out as they finish, filtered by ``--keep``/``--max-per-task`` on the way.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -20,26 +19,19 @@ from r1ci_cli.records import Task
 from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import Shard, keep_filter, output_order, shard_tasks
 from r1ci_cli.rollout.resume import ResumableOutput
+from r1ci_cli.rollout.sandbox import SandboxSettings, open_sandbox
 from r1ci_cli.streams import open_records, record_sink
 
 log = logging.getLogger("r1ci.rollout")
 
 
 @dataclass(frozen=True)
-class SandboxSettings:
-    address: str | None = None  # HOST:PORT of an exec-sandbox service; None = a local pool
-    workers: int = 2
-    memory_mb: int = 1024
-    isolation: str = "auto"
-    token_env: str = "R1CI_SANDBOX_TOKEN"
-
-
-@dataclass(frozen=True)
 class RolloutJob:
+    """A rollout command: what to read and write, the backend, the rollout options, the sandbox, what to keep."""
+
     src: str = "-"
     output: str = "-"
-    backend: str = "hf"
-    backend_opts: BackendOptions = field(default_factory=BackendOptions)
+    backend: BackendOptions = field(default_factory=BackendOptions)
     rollout: RolloutOptions = field(default_factory=RolloutOptions)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     keep: str = "all"
@@ -49,27 +41,17 @@ class RolloutJob:
     progress: bool = True
 
 
-def _open_sandbox(settings: SandboxSettings, timeout_s: float):
-    try:
-        from r1ci_cli.sandbox import SandboxOptions, open_sandbox
-    except ImportError as err:
-        raise R1ciError(f"the sandbox package is not available ({err})") from None
-    opts = SandboxOptions(workers=settings.workers, timeout_s=timeout_s, memory_mb=settings.memory_mb,
-                          isolation=settings.isolation)
-    token = os.environ.get(settings.token_env) if settings.address else None
-    return open_sandbox(settings.address, opts, token=token)
-
-
 def run_rollout(job: RolloutJob) -> RolloutStats:
     """Run the job; return its counters (the summary line is logged on stderr)."""
     if job.resume and job.output == "-":
         raise R1ciError("--resume needs a file output (-o FILE): stdout cannot be resumed")
     stats = RolloutStats()
     resumable = ResumableOutput(job.output, job.resume) if job.output != "-" else None
-    generator = open_generator(job.backend, job.backend_opts)
+    job.sandbox.check()
+    generator = open_generator(job.backend)
     positions: dict[str, int] = {}
     try:
-        with _open_sandbox(job.sandbox, job.rollout.timeout_s) as sandbox, open_records(job.src, Task) as rows, \
+        with open_sandbox(job.sandbox, job.rollout.timeout_s) as sandbox, open_records(job.src, Task) as rows, \
                 Progress(None, "rollout", enabled=job.progress) as bar:
             tasks = shard_tasks(rows, job.shard, positions)
             skip = resumable.done_ids if resumable is not None else ()

@@ -41,6 +41,7 @@ from r1ci_cli.records import (ExecResult, Task, Trajectory, Turn, exec_request_i
 from r1ci_cli.rollout import reward as rewards
 from r1ci_cli.rollout.styles import Style, get_style, steer_hint
 from r1ci_cli.seeds import derive_seed
+from r1ci_cli.settings import RUNTIME
 from r1ci_cli.tasks.registry import Instance, get_family, score
 
 log = logging.getLogger("r1ci.rollout")
@@ -48,6 +49,11 @@ log = logging.getLogger("r1ci.rollout")
 
 @dataclass(frozen=True)
 class RolloutOptions:
+    """How trajectories are generated and scored (the generation/reward options of rollout, eval and rl-stage).
+
+    ``cohorts`` and ``max_in_flight`` schedule the work and are ``runtime`` (``settings.py``); every other
+    field shapes the trajectories."""
+
     style: str = "agent"
     temperature: float = 1.0  # PAPER.md "GRPO": 1.0 in training, 0.6 at evaluation
     top_p: float = 1.0
@@ -59,9 +65,9 @@ class RolloutOptions:
     max_total_tokens: int = 8192
     max_observation_chars: int = interaction.DEFAULT_MAX_OBSERVATION_CHARS
     reward: rewards.RewardOptions = field(default_factory=rewards.RewardOptions)
-    cohorts: int = 2
-    max_in_flight: int = 64
     prompts: str = "paper"  # system prompt set (rollout.prompts.PROMPT_SETS) or a JSON file of style prompts
+    cohorts: int = field(default=2, metadata=RUNTIME)
+    max_in_flight: int = field(default=64, metadata=RUNTIME)
 
 
 @dataclass

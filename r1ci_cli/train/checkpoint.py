@@ -23,10 +23,12 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
+from r1ci_cli.settings import RUNTIME
 from r1ci_cli.streams import write_bytes_atomic
 
 log = logging.getLogger("r1ci.checkpoint")
@@ -34,6 +36,17 @@ log = logging.getLogger("r1ci.checkpoint")
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
 TRAINER_STATE = "trainer_state.json"
+
+
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """Where a training run lives and how often it is saved (the checkpoint options of sft and rl-stage); all
+    ``runtime`` (``settings.py``): none of them changes the weights a run reaches."""
+
+    output: str = field(metadata=RUNTIME)  # the run directory
+    save_every: int = field(default=100, metadata=RUNTIME)  # optimizer steps between checkpoints (and the last)
+    keep: int = field(default=2, metadata=RUNTIME)  # newest checkpoints kept
+    resume: bool = field(default=False, metadata=RUNTIME)  # continue from the newest checkpoint
 
 
 def checkpoint_name(step: int) -> str:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from r1ci_cli.errors import MissingDependency, R1ciError
+from r1ci_cli.settings import RUNTIME
 
 log = logging.getLogger("r1ci.engine")
 
@@ -34,23 +35,25 @@ ENGINE_STATE = "engine_state.pt"
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Optimizer and runtime settings. ``total_steps`` and ``warmup_steps`` are optimizer steps."""
+    """Optimizer and runtime settings (the engine options of sft and rl-stage; each trainer's defaults are its
+    options' ``engine`` field). The schedule's length, ``total_steps`` and ``warmup_steps`` (optimizer steps),
+    and ``grad_accum`` are set by the trainer from its data and batch geometry. ``device`` is ``runtime``
+    (``settings.py``): a resumed run may continue elsewhere."""
 
-    lr: float
-    total_steps: int
-    warmup_steps: int
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float = 1.0
+    lr: float = 1e-5
     min_lr_ratio: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
     precision: str = "auto"  # auto | fp32 | bf16
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
     gradient_checkpointing: bool = False
     micro_batch_size: int = 1
-    grad_accum: int = 1
     deepspeed_config: str | None = None
-    seed: int = 0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    device: str = field(default="auto", metadata=RUNTIME)  # auto | cpu | cuda | cuda:N
+    total_steps: int = 1
+    warmup_steps: int = 0
+    grad_accum: int = 1
 
 
 class TrainEngine(Protocol):

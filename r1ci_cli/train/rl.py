@@ -28,14 +28,17 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.records import Task, Trajectory
-from r1ci_cli.rollout.reward import RewardOptions
+from r1ci_cli.rollout.loop import RolloutOptions
 from r1ci_cli.seeds import derive_rng, derive_seed
+from r1ci_cli.settings import RUNTIME, fingerprint
+from r1ci_cli.train.checkpoint import CheckpointOptions
+from r1ci_cli.train.engine import EngineOptions
 
 log = logging.getLogger("r1ci.rl-stage")
 
@@ -44,42 +47,30 @@ METRICS = "metrics.jsonl"
 
 @dataclass(frozen=True)
 class RlOptions:
+    """The rl-stage command's options: its own, the rollouts' (``rollout``: agent style, ``group_size`` samples
+    per instance, seeds from (seed, stage, step); smaller token budgets than rollout's) and the optimizer's
+    (``engine``: PAPER.md "GRPO" lr 1e-6, constant after warmup since the paper gives no decay)."""
+
     stage: int
-    model: str
-    output: str
-    ref_model: str | None = None
+    model: str  # the stage's starting checkpoint
+    checkpoint: CheckpointOptions
+    ref_model: str | None = None  # the frozen KL reference; None: ``model``
     batch_size: int = 128  # PAPER.md "GRPO": batch 128 prompts
     group_size: int = 5  # PAPER.md "GRPO": group size 5
     steps: int = 150  # PAPER.md "Multi-stage curriculum": 150 steps per stage
-    lr: float = 1e-6  # PAPER.md "GRPO"
     clip: float = 0.2  # PAPER.md "GRPO"
     kl_coef: float = 0.001  # PAPER.md "GRPO": k3 estimator as a loss term
-    temperature: float = 1.0  # PAPER.md "GRPO": temperature 1.0 in training
     update_epochs: int = 1
-    micro_batch_size: int = 8
     filter_zero_variance: str = "off"  # off | drop | refill
     refill_rounds: int = 2
     max_seq_len: int = 4096
-    max_new_tokens: int = 512
-    max_total_tokens: int = 2048
-    max_code_calls: int = 8
-    timeout_s: float = 60.0
-    reward: RewardOptions = field(default_factory=RewardOptions)
     warmup_steps: int = 0
-    min_lr_ratio: float = 1.0  # 1.0: constant rate after warmup (the paper gives no decay); < 1: cosine to it
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
-    save_every: int = 10
-    keep: int = 2
-    resume: bool = False
-    device: str = "auto"
-    precision: str = "auto"
-    deepspeed_config: str | None = None
-    generation_batch_size: int = 16
+    generation_batch_size: int = 16  # trajectories generated together (hf batch and trajectories in flight)
     generator: str = "hf"  # hf: the live torch policy; vllm: a colocated vLLM engine synced after every update
-    vllm_gpu_memory: float = 0.3  # the GPU share vLLM may take (weights + KV cache) beside the trainer
-    prompts: str = "paper"  # system prompts (rollout.prompts.PROMPT_SETS or a JSON file)
+    vllm_gpu_memory: float = field(default=0.3, metadata=RUNTIME)  # the GPU share vLLM may take beside the trainer
+    seed: int = 0
+    rollout: RolloutOptions = field(default_factory=lambda: RolloutOptions(max_new_tokens=512, max_total_tokens=2048))
+    engine: EngineOptions = field(default_factory=lambda: EngineOptions(lr=1e-6, min_lr_ratio=1.0, micro_batch_size=8))
 
 
 # ------------------------------------------------------------------------------------------------ sampler
@@ -191,20 +182,9 @@ def rollout_metrics(trajectories: Sequence[Trajectory], zero_variance_share: flo
     }
 
 
-def options_dict(opts: RlOptions) -> dict[str, Any]:
-    data = asdict(opts)
-    data["reward"] = asdict(opts.reward)
-    return data
-
-
 def run_key(opts: RlOptions, pool: Sequence[Task]) -> str:
-    """What decides the run's numbers; resuming with another key is refused."""
-    import hashlib
-
-    material = {k: v for k, v in options_dict(opts).items()
-                if k not in ("resume", "save_every", "keep", "output", "device", "vllm_gpu_memory")}
-    material["pool"] = [t.id for t in pool]
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    """What decides the run's numbers (``settings.py``); resuming with another key is refused."""
+    return fingerprint(opts, pool=[t.id for t in pool])
 
 
 def now() -> float:
@@ -227,7 +207,7 @@ class RlResult:
 def _rollout_groups(pool: Sequence[Task], generator: Any, sandbox: Any, opts: RlOptions, step: int,
                     timing: dict[str, float]) -> tuple[list[Trajectory], float]:
     """Roll out the step's batch; with ``refill``, replace zero-variance groups from further pool positions."""
-    from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
+    from r1ci_cli.rollout.loop import RolloutStats, rollout
     from r1ci_cli.train.grpo import zero_variance_groups
 
     kept: list[Trajectory] = []
@@ -237,11 +217,8 @@ def _rollout_groups(pool: Sequence[Task], generator: Any, sandbox: Any, opts: Rl
     for round_index in range(rounds):
         tasks = sample_batch(pool, opts.seed, opts.stage, step, want, offset=offset)
         offset += want
-        ropts = RolloutOptions(style="agent", temperature=opts.temperature, samples=opts.group_size,
-                               seed=step_seed(opts, step, round_index), max_code_calls=opts.max_code_calls,
-                               timeout_s=opts.timeout_s, max_new_tokens=opts.max_new_tokens,
-                               max_total_tokens=opts.max_total_tokens, reward=opts.reward,
-                               max_in_flight=max(opts.generation_batch_size, 1), prompts=opts.prompts)
+        ropts = replace(opts.rollout, style="agent", samples=opts.group_size, seed=step_seed(opts, step, round_index),
+                        max_in_flight=opts.generation_batch_size)
         stats = RolloutStats()
         # The same instance may be drawn twice in a batch (small pools): key groups by draw, not by id.
         trajs = list(rollout(_distinct(tasks, step, round_index), generator, sandbox, ropts, stats=stats))
@@ -279,7 +256,7 @@ def _update(engine: Any, ref_model: Any, batch: Batch, opts: RlOptions) -> dict[
 
     config = GrpoLossConfig(clip=opts.clip, kl_coef=opts.kl_coef)
     total = len(batch.trajectories)
-    micro = max(1, opts.micro_batch_size)
+    micro = max(1, opts.engine.micro_batch_size)
     engine.model.eval()  # no dropout: the old log-probs must equal the sampling policy's
     # With one update per batch the sampling policy is the current one: its log-probs are the current
     # forward's, detached (ratio 1), and no extra forward pass is needed.
@@ -313,7 +290,7 @@ def _update(engine: Any, ref_model: Any, batch: Batch, opts: RlOptions) -> dict[
 
 
 def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
-    """Train one curriculum stage; writes checkpoints, ``metrics.jsonl`` and the final model to ``opts.output``."""
+    """Train one curriculum stage; writes checkpoints, ``metrics.jsonl`` and the final model to ``opts.checkpoint.output``."""
     import torch
     from transformers import AutoTokenizer
 
@@ -321,17 +298,17 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
     from r1ci_cli.progress import Progress
     from r1ci_cli.train.checkpoint import (latest_checkpoint, read_trainer_state, save_checkpoint,
                                            truncate_metrics)
-    from r1ci_cli.train.engine import EngineOptions, load_model, open_engine
+    from r1ci_cli.train.engine import load_model, open_engine
     from r1ci_cli.train.grpo import group_advantages
 
     if opts.filter_zero_variance not in ("off", "drop", "refill"):
         raise R1ciError("--filter-zero-variance must be off, drop or refill")
-    out = Path(opts.output)
+    out = Path(opts.checkpoint.output)
     out.mkdir(parents=True, exist_ok=True)
     pool = stage_pool(tasks, opts.stage)
     key = run_key(opts, pool)
     start_step, start_from = 0, opts.model
-    checkpoint = latest_checkpoint(out) if opts.resume else None
+    checkpoint = latest_checkpoint(out) if opts.checkpoint.resume else None
     if checkpoint is not None:
         state = read_trainer_state(checkpoint)
         if state.get("run_key") != key:
@@ -339,14 +316,10 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
         start_step, start_from = int(state["step"]), str(checkpoint)
         truncate_metrics(out / METRICS, int(state["metrics_rows"]))
         log.info("resuming stage %d at step %d from %s", opts.stage, start_step, checkpoint)
-    elif (out / METRICS).exists() and not opts.resume:
+    elif (out / METRICS).exists() and not opts.checkpoint.resume:
         (out / METRICS).unlink()
     torch.manual_seed(derive_seed(opts.seed, "rl-init", opts.stage))
-    engine = open_engine(start_from, EngineOptions(
-        lr=opts.lr, total_steps=opts.steps, warmup_steps=opts.warmup_steps, min_lr_ratio=opts.min_lr_ratio,
-        weight_decay=opts.weight_decay,
-        grad_clip=opts.grad_clip, precision=opts.precision, device=opts.device,
-        micro_batch_size=opts.micro_batch_size, deepspeed_config=opts.deepspeed_config, seed=opts.seed))
+    engine = open_engine(start_from, replace(opts.engine, total_steps=opts.steps, warmup_steps=opts.warmup_steps))
     if checkpoint is not None:
         engine.load(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(opts.model)
@@ -386,10 +359,10 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any) -> RlResult:
                 handle.write(json.dumps(metrics) + "\n")
             bar.update(1, reward=metrics["reward_mean"], acc=metrics["accuracy"])
             done = step + 1
-            if done % opts.save_every == 0 or done == opts.steps:
+            if done % opts.checkpoint.save_every == 0 or done == opts.steps:
                 save_checkpoint(out, done, engine, {"step": done, "metrics_rows": done, "run_key": key,
                                                     "stage": opts.stage},
-                                opts.keep, extra_files=tokenizer.save_pretrained)
+                                opts.checkpoint.keep, extra_files=tokenizer.save_pretrained)
     generator.close()
     engine.model.eval()
     engine.export(out)

@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from r1ci_cli.errors import R1ciError
 from r1ci_cli.progress import Progress
 from r1ci_cli.streams import write_bytes_atomic
 from r1ci_cli.train import sft_data
-from r1ci_cli.train.checkpoint import (latest_checkpoint, read_trainer_state, save_checkpoint,
+from r1ci_cli.settings import fingerprint, settings
+from r1ci_cli.train.checkpoint import (CheckpointOptions, latest_checkpoint, read_trainer_state, save_checkpoint,
                                        truncate_metrics)
 from r1ci_cli.train.engine import EngineOptions, open_engine
 from r1ci_cli.train.schedule import warmup_steps_for
@@ -50,38 +51,21 @@ TIMING_FIELDS = ("tokens_per_s", "elapsed_s")
 
 @dataclass(frozen=True)
 class SftOptions:
-    """Defaults are the paper's (PAPER.md "SFT") where it gives them, else marked (ours) in the command."""
+    """The sft command's options. Defaults are the paper's (PAPER.md "SFT": 3 epochs, batch 32, at most 70
+    per task, correct only) where it gives them; it gives no learning rate: 1e-5 (ours) is the usual full
+    fine-tuning rate for 3B–14B Qwen2.5 models (a tiny random-init model wants ~1e-3)."""
 
-    model: str
-    output: str
+    model: str  # the model directory to start from
+    checkpoint: CheckpointOptions
     epochs: int = 3
-    batch_size: int = 32
-    micro_batch_size: int = 4
-    lr: float = 1e-5
+    batch_size: int = 32  # sequences per optimizer step, over all ranks
     warmup_ratio: float = 0.03
-    min_lr_ratio: float = 0.0
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
     max_seq_len: int = 4096
     max_per_task: int = 70
     only_correct: bool = True
     max_steps: int | None = None
-    save_every: int = 100
-    keep_checkpoints: int = 2
-    resume: bool = False
-    precision: str = "auto"
-    device: str = "auto"
-    gradient_checkpointing: bool = False
-    deepspeed: str | None = None
     seed: int = 0
-    progress: bool = True
-    # Flag values and where each came from (click's ParameterSource), written to resolved_config.json.
-    resolved: Mapping[str, Any] = field(default_factory=dict)
-
-    def run_key_fields(self) -> dict[str, Any]:
-        """What decides a run's numbers; a resume with different values is refused."""
-        skip = {"output", "save_every", "keep_checkpoints", "resume", "progress", "resolved", "model"}
-        return {k: v for k, v in asdict(self).items() if k not in skip}
+    engine: EngineOptions = field(default_factory=lambda: EngineOptions(lr=1e-5, micro_batch_size=4))
 
 
 @dataclass(frozen=True)
@@ -98,16 +82,17 @@ def _world() -> tuple[int, int]:
 
 def _check(options: SftOptions, world_size: int) -> int:
     """Validates the options before any input is read; returns the gradient accumulation steps."""
-    if options.epochs < 1 or options.batch_size < 1 or options.micro_batch_size < 1:
+    micro = options.engine.micro_batch_size
+    if options.epochs < 1 or options.batch_size < 1 or micro < 1:
         raise R1ciError("--epochs, --batch-size and --micro-batch-size must be at least 1")
-    per_step = options.micro_batch_size * world_size
+    per_step = micro * world_size
     if options.batch_size % per_step:
         raise R1ciError(f"--batch-size {options.batch_size} is not a multiple of --micro-batch-size × ranks "
-                        f"= {options.micro_batch_size} × {world_size}")
-    out = Path(options.output)
-    if world_size > 1 and options.deepspeed is None:
+                        f"= {micro} × {world_size}")
+    out = Path(options.checkpoint.output)
+    if world_size > 1 and options.engine.deepspeed_config is None:
         raise R1ciError(f"WORLD_SIZE={world_size} but no --deepspeed CONFIG: the torch engine runs one process")
-    if not options.resume and out.exists() and any(out.iterdir()):
+    if not options.checkpoint.resume and out.exists() and any(out.iterdir()):
         raise R1ciError(f"{out}: exists and is not empty; use --resume to continue it, or another -o")
     if not out.parent.is_dir():
         raise R1ciError(f"{out}: parent directory {out.parent} does not exist")
@@ -133,7 +118,7 @@ def _train_step(engine: Any, sequences: Sequence[TokenSequence], batch: list[int
     from r1ci_cli.train.sequences import collate
 
     num_loss_tokens = sum(sft_data.predicted_loss_tokens(sequences[i]) for i in batch)
-    micro = sft_data.rank_micro_batches(batch, sequences, options.micro_batch_size, engine.world_size,
+    micro = sft_data.rank_micro_batches(batch, sequences, options.engine.micro_batch_size, engine.world_size,
                                         engine.rank)
     # The engine contract: each micro loss is divided by the global batch's loss tokens (engine.py).
     scale = 1.0 / max(1, num_loss_tokens)
@@ -162,15 +147,17 @@ def _prepare_data(sources: Sequence[str], options: SftOptions, tokenizer: Any):
     return sequences, stats, builder.stats
 
 
-def sft(sources: Sequence[str], options: SftOptions) -> SftResult:
-    """Train (see the module docstring). Every rank calls this; rank 0 writes files."""
+def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | None = None,
+        progress: bool = True) -> SftResult:
+    """Train (see the module docstring). Every rank calls this; rank 0 writes files. ``flags``: the command's
+    flag values and where each came from (click's ParameterSource), for resolved_config.json."""
     from transformers import AutoTokenizer
 
     rank, world_size = _world()
     grad_accum = _check(options, world_size)
     if rank != 0:  # one copy of every message: the other ranks only warn
         logging.getLogger("r1ci").setLevel(logging.WARNING)
-    out = Path(options.output)
+    out = Path(options.checkpoint.output)
     try:
         tokenizer = AutoTokenizer.from_pretrained(options.model)
     except (OSError, ValueError) as err:
@@ -183,7 +170,7 @@ def sft(sources: Sequence[str], options: SftOptions) -> SftResult:
     warmup = warmup_steps_for(total_steps, options.warmup_ratio)
     run_key = _run_key(options, sft_data.data_fingerprint(sequences), world_size)
 
-    checkpoint = latest_checkpoint(out) if options.resume else None
+    checkpoint = latest_checkpoint(out) if options.checkpoint.resume else None
     start_step, metrics_rows = 0, 0
     if checkpoint is not None:
         state = read_trainer_state(checkpoint)
@@ -192,15 +179,11 @@ def sft(sources: Sequence[str], options: SftOptions) -> SftResult:
                             "rerun with the original flags, or start a fresh -o")
         start_step, metrics_rows = state["step"], state["metrics_rows"]
         log.info("sft: resuming from %s (step %d of %d)", checkpoint, start_step, total_steps)
-    elif options.resume:
+    elif options.checkpoint.resume:
         log.info("sft: --resume given but %s has no checkpoint; starting from step 0", out)
 
-    engine = open_engine(checkpoint or options.model, EngineOptions(
-        lr=options.lr, total_steps=total_steps, warmup_steps=warmup, weight_decay=options.weight_decay,
-        grad_clip=options.grad_clip, min_lr_ratio=options.min_lr_ratio, precision=options.precision,
-        device=options.device, gradient_checkpointing=options.gradient_checkpointing,
-        micro_batch_size=options.micro_batch_size, grad_accum=grad_accum, deepspeed_config=options.deepspeed,
-        seed=options.seed))
+    engine = open_engine(checkpoint or options.model, replace(
+        options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
     if checkpoint is not None:
         engine.load(checkpoint)
 
@@ -212,30 +195,31 @@ def sft(sources: Sequence[str], options: SftOptions) -> SftResult:
             "world_size": world_size, "grad_accum": grad_accum, "steps_per_epoch": per_epoch,
             "total_steps": total_steps, "warmup_steps": warmup, "num_sequences": len(sequences),
             "selection": asdict(selection), "sequences": seq_stats.as_dict(), "run_key": run_key,
-            "precision": getattr(engine, "precision", options.precision), "device": str(engine.device)})
+            "precision": getattr(engine, "precision", options.engine.precision), "device": str(engine.device)},
+            flags or {})
 
     def save(step: int, rows: int) -> None:
         save_checkpoint(out, step, engine, {"step": step, "epoch": step // per_epoch,
                                             "batch_in_epoch": step % per_epoch, "metrics_rows": rows,
                                             "run_key": run_key},
-                        options.keep_checkpoints, extra_files=tokenizer.save_pretrained)
+                        options.checkpoint.keep, extra_files=tokenizer.save_pretrained)
 
     last_loss = _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps,
-                      per_epoch, metrics_rows, save)
+                      per_epoch, metrics_rows, save, progress)
     _export(engine, tokenizer, out)
     log.info("sft: %d steps done; model in %s", total_steps, out)
     return SftResult(out, total_steps, last_loss, len(sequences))
 
 
 def _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps, per_epoch,
-          metrics_rows, save) -> float | None:
+          metrics_rows, save, progress) -> float | None:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     started = time.monotonic()
     last_loss = None
     order_epoch, order = -1, []
     handle = open(metrics_path, "ab") if engine.rank == 0 else None
     try:
-        with Progress(total_steps, "sft", enabled=options.progress and engine.rank == 0) as bar:
+        with Progress(total_steps, "sft", enabled=progress and engine.rank == 0) as bar:
             bar.update(start_step)
             for step in range(start_step, total_steps):
                 epoch, batch_index = divmod(step, per_epoch)
@@ -255,7 +239,7 @@ def _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, 
                     handle.write(json.dumps(row).encode() + b"\n")
                     handle.flush()
                 bar.update(1, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-                if (step + 1) % options.save_every == 0 or step + 1 == total_steps:
+                if (step + 1) % options.checkpoint.save_every == 0 or step + 1 == total_steps:
                     if handle is not None:
                         os.fsync(handle.fileno())
                     save(step + 1, metrics_rows)
@@ -266,16 +250,11 @@ def _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, 
 
 
 def _run_key(options: SftOptions, data_fingerprint: str, world_size: int) -> str:
-    import hashlib
-
-    blob = json.dumps({"options": options.run_key_fields(), "data": data_fingerprint, "world": world_size},
-                      sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return fingerprint(options, data=data_fingerprint, world=world_size)
 
 
-def _write_resolved(out: Path, options: SftOptions, derived: dict[str, Any]) -> None:
-    values = {k: v for k, v in asdict(options).items() if k != "resolved"}
-    data = {"flags": dict(options.resolved), "options": values, "derived": derived}
+def _write_resolved(out: Path, options: SftOptions, derived: dict[str, Any], flags: Mapping[str, Any]) -> None:
+    data = {"flags": dict(flags), "options": settings(options, runtime=True), "derived": derived}
     log.debug("sft: resolved config %s", json.dumps(data, default=str))
     write_bytes_atomic(str(out / RESOLVED_CONFIG), json.dumps(data, indent=2, default=str).encode() + b"\n")
 
