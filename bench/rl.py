@@ -83,7 +83,8 @@ def sft_on_reference(base: str, tasks: list[Any], box: Any, out: Path, steps: in
     from r1ci_cli.rollout.loop import RolloutOptions, rollout
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.sft import SftOptions, sft
+    from r1ci_cli.train.options import SftOptions
+    from r1ci_cli.train.sft import sft
 
     trajs = list(rollout(tasks, short_teacher(), box, RolloutOptions(style="agent", seed=seed, timeout_s=10.0)))
     refs = out / "reference.jsonl"
@@ -102,7 +103,7 @@ def rl_options(model: str, out: Path, args: argparse.Namespace, lr: float, max_t
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.rl import RlOptions
+    from r1ci_cli.train.options import RlOptions
 
     sequences = args.batch_size * args.group_size
     return RlOptions(stage=1, model=model, checkpoint=CheckpointOptions(str(out), save_every=10**6),

@@ -56,7 +56,8 @@ def trajectories(count: int, seed: int) -> list[dict[str, Any]]:
 def run_r1ci(model: str, refs: str, out: Path, args: argparse.Namespace) -> float:
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.sft import SftOptions, sft
+    from r1ci_cli.train.options import SftOptions
+    from r1ci_cli.train.sft import sft
 
     engine = EngineOptions(lr=args.lr, micro_batch_size=args.batch_size, device="cpu", precision="fp32")
     sft([refs], SftOptions(model=model, checkpoint=CheckpointOptions(str(out), save_every=10**9), epochs=1000,

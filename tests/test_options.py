@@ -16,7 +16,7 @@ from r1ci_cli.commands import options as o
 from r1ci_cli.rollout.loop import RolloutOptions
 from r1ci_cli.settings import fingerprint, settings
 from r1ci_cli.train.checkpoint import CheckpointOptions
-from r1ci_cli.train.rl import RlOptions
+from r1ci_cli.train.options import RlOptions
 
 BUNDLES = [o.REWARD, o.GENERATION, o.BACKEND, o.SANDBOX, o.SANDBOX_POOL, o.ENGINE, o.CHECKPOINT, o.SFT, o.RL]
 

@@ -128,3 +128,5 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tiny_model_dir, tmp_pa
                    capture_output=True)
     assert (whole / "model.safetensors").read_bytes() == (cut / "model.safetensors").read_bytes()
     assert _metrics(whole) == _metrics(cut) and len(_metrics(cut)) == 3
+    flags = json.loads((cut / "resolved_config.json").read_text())["flags"]  # train/run.py, as for sft
+    assert flags["lr"] == {"value": 1e-3, "source": "commandline"} and flags["clip"]["source"] == "default"

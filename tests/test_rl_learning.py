@@ -73,8 +73,9 @@ def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_threa
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.rl import RlOptions, rl_stage
-    from r1ci_cli.train.sft import SftOptions, sft
+    from r1ci_cli.train.options import RlOptions, SftOptions
+    from r1ci_cli.train.rl import rl_stage
+    from r1ci_cli.train.sft import sft
 
     tasks = _tasks()
     assert len(tasks) == NUM_TASKS

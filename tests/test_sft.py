@@ -18,7 +18,8 @@ from r1ci_cli.train import sft_data
 from r1ci_cli.train.schedule import lr_factor, warmup_steps_for
 from r1ci_cli.train.checkpoint import CheckpointOptions
 from r1ci_cli.train.engine import EngineOptions
-from r1ci_cli.train.sft import SftOptions, sft
+from r1ci_cli.train.options import SftOptions
+from r1ci_cli.train.sft import sft
 from test_sequences import make_trajectory
 
 

@@ -272,7 +272,7 @@ CHECKPOINT = Bundle("r1ci_cli.train.checkpoint:CheckpointOptions", "checkpoint",
     RESUME,
 ])
 
-SFT = Bundle("r1ci_cli.train.sft:SftOptions", "options", [
+SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [
     START_MODEL,
     Flag("--epochs", type=click.IntRange(min=1), help="Passes over the data."),
     Flag("--batch-size", type=click.IntRange(min=1), help="Sequences per optimizer step, over all ranks."),
@@ -286,7 +286,7 @@ SFT = Bundle("r1ci_cli.train.sft:SftOptions", "options", [
     SEED,
 ], nested={"checkpoint": CHECKPOINT, "engine": ENGINE})
 
-RL = Bundle("r1ci_cli.train.rl:RlOptions", "options", [
+RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--stage", type=click.IntRange(min=1), required=True,
          help="Train on the instances whose group <= STAGE (cumulative; groups from score-potential)."),
     START_MODEL,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
-from pathlib import Path
 
 import click
 
@@ -30,11 +28,10 @@ def rl_stage_cmd(src: str, options, sandbox, quiet: bool) -> None:
     from r1ci_cli.rollout.sandbox import open_sandbox
     from r1ci_cli.streams import read_all
     from r1ci_cli.train.rl import rl_stage
+    from r1ci_cli.train.run import check_output
 
+    check_output(options.checkpoint)
     tasks = read_all(src, Task)
-    output = Path(options.checkpoint.output)
-    output.mkdir(parents=True, exist_ok=True)
-    resolved = resolved_params(click.get_current_context())
-    (output / "resolved_config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
+    flags = resolved_params(click.get_current_context())
     with contextlib.redirect_stdout(sys.stderr), open_sandbox(sandbox, options.rollout.timeout_s) as box:
-        rl_stage(tasks, options, box)
+        rl_stage(tasks, options, box, flags=flags)

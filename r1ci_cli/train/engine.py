@@ -118,6 +118,14 @@ def load_model(path: str | Path, gradient_checkpointing: bool):
     return model
 
 
+def load_frozen(path: str | Path, device: Any):
+    """A model for log-probs only (rl-stage's KL reference): on ``device``, in eval mode, no gradients."""
+    model = load_model(path, gradient_checkpointing=False).to(device).eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
 def parameter_groups(model, weight_decay: float) -> list[dict[str, Any]]:
     """Decay matrices only: biases and norm weights (1-D tensors) are not decayed."""
     decay, no_decay = [], []

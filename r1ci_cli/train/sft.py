@@ -8,9 +8,9 @@ Contract of ``sft(sources, options)``:
   with gradient accumulation making up the rest.
 * The loss of a global batch is the mean over its predicted loss tokens (token mean over the whole batch,
   not a mean of per-sequence means), the same whatever the micro-batch size, accumulation or rank count.
-* Writes into ``output``: ``metrics.jsonl`` (one row per optimizer step), ``resolved_config.json``,
-  checkpoints every ``save_every`` steps and at the end (``checkpoint.py``), and the final model and
-  tokenizer (``save_pretrained`` layout) at the top of ``output``.
+* Writes into ``checkpoint.output`` through ``train/run.py`` (the run directory rl-stage has too):
+  ``metrics.jsonl`` (one row per optimizer step), ``resolved_config.json``, checkpoints every ``save_every``
+  steps and at the end, and the final model and tokenizer (``save_pretrained`` layout) at its top.
 * ``resume=True`` continues from the newest checkpoint and reaches the same final weights and metrics as an
   uninterrupted run (CPU, same thread count; GPU kernels may differ in the last bits).
 
@@ -20,52 +20,28 @@ large vocabularies, but a single very long row still needs its full activations.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.progress import Progress
-from r1ci_cli.streams import write_bytes_atomic
+from r1ci_cli.settings import fingerprint
 from r1ci_cli.train import sft_data
-from r1ci_cli.settings import fingerprint, settings
-from r1ci_cli.train.checkpoint import (CheckpointOptions, latest_checkpoint, read_trainer_state, save_checkpoint,
-                                       truncate_metrics)
-from r1ci_cli.train.engine import EngineOptions, open_engine
+from r1ci_cli.train.engine import open_engine
+from r1ci_cli.train.options import SftOptions
+from r1ci_cli.train.run import Run, check_output, open_run
 from r1ci_cli.train.schedule import warmup_steps_for
 from r1ci_cli.train.sequences import SequenceBuilder, TokenSequence
 
 log = logging.getLogger("r1ci.sft")
 
-METRICS = "metrics.jsonl"
-RESOLVED_CONFIG = "resolved_config.json"
 # Metrics fields that measure time: they differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("tokens_per_s", "elapsed_s")
-
-
-@dataclass(frozen=True)
-class SftOptions:
-    """The sft command's options. Defaults are the paper's (PAPER.md "SFT": 3 epochs, batch 32, at most 70
-    per task, correct only) where it gives them; it gives no learning rate: 1e-5 (ours) is the usual full
-    fine-tuning rate for 3B–14B Qwen2.5 models (a tiny random-init model wants ~1e-3)."""
-
-    model: str  # the model directory to start from
-    checkpoint: CheckpointOptions
-    epochs: int = 3
-    batch_size: int = 32  # sequences per optimizer step, over all ranks
-    warmup_ratio: float = 0.03
-    max_seq_len: int = 4096
-    max_per_task: int = 70
-    only_correct: bool = True
-    max_steps: int | None = None
-    seed: int = 0
-    engine: EngineOptions = field(default_factory=lambda: EngineOptions(lr=1e-5, micro_batch_size=4))
 
 
 @dataclass(frozen=True)
@@ -89,13 +65,9 @@ def _check(options: SftOptions, world_size: int) -> int:
     if options.batch_size % per_step:
         raise R1ciError(f"--batch-size {options.batch_size} is not a multiple of --micro-batch-size × ranks "
                         f"= {micro} × {world_size}")
-    out = Path(options.checkpoint.output)
     if world_size > 1 and options.engine.deepspeed_config is None:
         raise R1ciError(f"WORLD_SIZE={world_size} but no --deepspeed CONFIG: the torch engine runs one process")
-    if not options.checkpoint.resume and out.exists() and any(out.iterdir()):
-        raise R1ciError(f"{out}: exists and is not empty; use --resume to continue it, or another -o")
-    if not out.parent.is_dir():
-        raise R1ciError(f"{out}: parent directory {out.parent} does not exist")
+    check_output(options.checkpoint)
     return options.batch_size // per_step
 
 
@@ -157,7 +129,6 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     grad_accum = _check(options, world_size)
     if rank != 0:  # one copy of every message: the other ranks only warn
         logging.getLogger("r1ci").setLevel(logging.WARNING)
-    out = Path(options.checkpoint.output)
     try:
         tokenizer = AutoTokenizer.from_pretrained(options.model)
     except (OSError, ValueError) as err:
@@ -168,112 +139,47 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
     warmup = warmup_steps_for(total_steps, options.warmup_ratio)
-    run_key = _run_key(options, sft_data.data_fingerprint(sequences), world_size)
-
-    checkpoint = latest_checkpoint(out) if options.checkpoint.resume else None
-    start_step, metrics_rows = 0, 0
-    if checkpoint is not None:
-        state = read_trainer_state(checkpoint)
-        if state["run_key"] != run_key:
-            raise R1ciError(f"{checkpoint}: made with other data or settings than this command; "
-                            "rerun with the original flags, or start a fresh -o")
-        start_step, metrics_rows = state["step"], state["metrics_rows"]
-        log.info("sft: resuming from %s (step %d of %d)", checkpoint, start_step, total_steps)
-    elif options.checkpoint.resume:
-        log.info("sft: --resume given but %s has no checkpoint; starting from step 0", out)
-
-    engine = open_engine(checkpoint or options.model, replace(
+    run = open_run(options.checkpoint, fingerprint(options, data=sft_data.data_fingerprint(sequences),
+                                                   world=world_size), rank)
+    engine = open_engine(run.checkpoint or options.model, replace(
         options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
-    if checkpoint is not None:
-        engine.load(checkpoint)
-
-    metrics_path = out / "metrics.jsonl"
-    if rank == 0:
-        out.mkdir(exist_ok=True)
-        truncate_metrics(metrics_path, metrics_rows)
-        _write_resolved(out, options, {
-            "world_size": world_size, "grad_accum": grad_accum, "steps_per_epoch": per_epoch,
-            "total_steps": total_steps, "warmup_steps": warmup, "num_sequences": len(sequences),
-            "selection": asdict(selection), "sequences": seq_stats.as_dict(), "run_key": run_key,
-            "precision": getattr(engine, "precision", options.engine.precision), "device": str(engine.device)},
-            flags or {})
-
-    def save(step: int, rows: int) -> None:
-        save_checkpoint(out, step, engine, {"step": step, "epoch": step // per_epoch,
-                                            "batch_in_epoch": step % per_epoch, "metrics_rows": rows,
-                                            "run_key": run_key},
-                        options.checkpoint.keep, extra_files=tokenizer.save_pretrained)
-
-    last_loss = _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps,
-                      per_epoch, metrics_rows, save, progress)
-    _export(engine, tokenizer, out)
-    log.info("sft: %d steps done; model in %s", total_steps, out)
-    return SftResult(out, total_steps, last_loss, len(sequences))
+    if run.checkpoint is not None:
+        engine.load(run.checkpoint)
+    run.start(flags or {}, options, {
+        "world_size": world_size, "grad_accum": grad_accum, "steps_per_epoch": per_epoch, "total_steps": total_steps,
+        "warmup_steps": warmup, "num_sequences": len(sequences), "selection": asdict(selection),
+        "sequences": seq_stats.as_dict(), "precision": getattr(engine, "precision", options.engine.precision),
+        "device": str(engine.device)})
+    with run:
+        last_loss = _loop(engine, run, sequences, options, tokenizer, total_steps, per_epoch, progress)
+    run.export(engine, tokenizer)
+    log.info("sft: %d steps done; model in %s", total_steps, run.out)
+    return SftResult(run.out, total_steps, last_loss, len(sequences))
 
 
-def _loop(engine, sequences, options, tokenizer, out, metrics_path, start_step, total_steps, per_epoch,
-          metrics_rows, save, progress) -> float | None:
+def _loop(engine: Any, run: Run, sequences: Sequence[TokenSequence], options: SftOptions, tokenizer: Any,
+          total_steps: int, per_epoch: int, progress: bool) -> float | None:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     started = time.monotonic()
     last_loss = None
     order_epoch, order = -1, []
-    handle = open(metrics_path, "ab") if engine.rank == 0 else None
-    try:
-        with Progress(total_steps, "sft", enabled=progress and engine.rank == 0) as bar:
-            bar.update(start_step)
-            for step in range(start_step, total_steps):
-                epoch, batch_index = divmod(step, per_epoch)
-                if epoch != order_epoch:
-                    order_epoch, order = epoch, sft_data.epoch_order(options.seed, epoch, len(sequences))
-                batch = sft_data.global_batch(order, batch_index, options.batch_size)
-                lr = engine.lr()
-                step_started = time.monotonic()
-                loss, grad_norm, tokens, loss_tokens = _train_step(engine, sequences, batch, options, pad_id)
-                last_loss = loss
-                row = {"step": step + 1, "epoch": round((step + 1) / per_epoch, 4), "loss": loss, "lr": lr,
-                       "grad_norm": grad_norm, "num_tokens": tokens, "num_loss_tokens": loss_tokens,
-                       "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - step_started), 1),
-                       "elapsed_s": round(time.monotonic() - started, 3)}
-                metrics_rows += 1
-                if handle is not None:
-                    handle.write(json.dumps(row).encode() + b"\n")
-                    handle.flush()
-                bar.update(1, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-                if (step + 1) % options.checkpoint.save_every == 0 or step + 1 == total_steps:
-                    if handle is not None:
-                        os.fsync(handle.fileno())
-                    save(step + 1, metrics_rows)
-    finally:
-        if handle is not None:
-            handle.close()
+    with Progress(total_steps, "sft", enabled=progress and engine.rank == 0) as bar:
+        bar.update(run.start_step)
+        for step in range(run.start_step, total_steps):
+            epoch, batch_index = divmod(step, per_epoch)
+            if epoch != order_epoch:
+                order_epoch, order = epoch, sft_data.epoch_order(options.seed, epoch, len(sequences))
+            batch = sft_data.global_batch(order, batch_index, options.batch_size)
+            lr = engine.lr()
+            step_started = time.monotonic()
+            loss, grad_norm, tokens, loss_tokens = _train_step(engine, sequences, batch, options, pad_id)
+            last_loss = loss
+            run.append({"step": step + 1, "epoch": round((step + 1) / per_epoch, 4), "loss": loss, "lr": lr,
+                        "grad_norm": grad_norm, "num_tokens": tokens, "num_loss_tokens": loss_tokens,
+                        "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - step_started), 1),
+                        "elapsed_s": round(time.monotonic() - started, 3)})
+            bar.update(1, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            if run.due(step + 1, total_steps):
+                run.save(step + 1, engine, tokenizer, {"epoch": (step + 1) // per_epoch,
+                                                       "batch_in_epoch": (step + 1) % per_epoch})
     return last_loss
-
-
-def _run_key(options: SftOptions, data_fingerprint: str, world_size: int) -> str:
-    return fingerprint(options, data=data_fingerprint, world=world_size)
-
-
-def _write_resolved(out: Path, options: SftOptions, derived: dict[str, Any], flags: Mapping[str, Any]) -> None:
-    data = {"flags": dict(flags), "options": settings(options, runtime=True), "derived": derived}
-    log.debug("sft: resolved config %s", json.dumps(data, default=str))
-    write_bytes_atomic(str(out / RESOLVED_CONFIG), json.dumps(data, indent=2, default=str).encode() + b"\n")
-
-
-def _export(engine: Any, tokenizer: Any, out: Path) -> None:
-    """The final model and tokenizer at the top of ``out``, each file moved into place by rename.
-
-    Collective: ZeRO-3 gathers the sharded weights on every rank; rank 0 writes.
-    """
-    tmp = out / ".tmp-export"
-    if engine.rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    engine.barrier()
-    engine.export(tmp)
-    if engine.rank == 0:
-        tokenizer.save_pretrained(tmp)
-        for path in tmp.iterdir():
-            os.chmod(path, 0o644)
-            os.replace(path, out / path.name)
-        tmp.rmdir()
-    engine.barrier()

@@ -1,7 +1,8 @@
 """SFT data: which trajectories train, in which order, split into which micro-batches.
 
 * Selection (PAPER.md "SFT"): only correct trajectories by default, at most ``max_per_task`` (70) per task
-  family (``records.task_family``: the ``task`` field, else ``task_id``), as ``rollout --max-per-task`` counts. Which ones survive the cap is decided by
+  family (``records.task_family``: the ``task`` field, else ``task_id``), as ``rollout --max-per-task``
+  counts. Which ones survive the cap is decided by
   ``derive_seed(seed, trajectory id)``, so it does not depend on input order.
 * Order: epoch ``e`` visits the sequences in ``torch.randperm`` order from a generator seeded with
   ``derive_seed(seed, "sft-epoch", e)``; global batches are consecutive slices, a last partial batch is
