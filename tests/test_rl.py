@@ -130,3 +130,16 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tiny_model_dir, tmp_pa
     assert _metrics(whole) == _metrics(cut) and len(_metrics(cut)) == 3
     flags = json.loads((cut / "resolved_config.json").read_text())["flags"]  # train/run.py, as for sft
     assert flags["lr"] == {"value": 1e-3, "source": "commandline"} and flags["clip"]["source"] == "default"
+
+
+def test_deepspeed_needs_one_micro_batch_per_step_before_anything_runs(tmp_path):
+    """DeepSpeed's accumulation steps are fixed and rl-stage's batches are not: refused up front (it used to
+    fail with a RuntimeError after the first rollout)."""
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+    from r1ci_cli.train.engine import EngineOptions
+
+    opts = rl.RlOptions(stage=1, model="m", checkpoint=CheckpointOptions(str(tmp_path / "out")), batch_size=2,
+                        group_size=2, engine=EngineOptions(deepspeed_config="zero2.json", micro_batch_size=2))
+    with pytest.raises(Exception, match="--micro-batch-size >= --batch-size x --group-size"):
+        rl.rl_stage([_task(0)], opts, sandbox=None)
+    assert not (tmp_path / "out").exists()

@@ -7,10 +7,16 @@
 * ``DeepSpeedEngine`` (``train/deepspeed_engine.py``, imported only when ``--deepspeed CONFIG`` is given):
   ZeRO stages 0–3, launched by ``deepspeed`` or ``torchrun``, multi-node under SLURM.
 
-Gradient scaling contract: callers pass ``backward`` the loss of one micro-batch already divided by the
-number of loss tokens of the whole *global* batch (all micro-batches, all ranks). ``TorchEngine`` accumulates
-those gradients as they are; the DeepSpeed engine undoes DeepSpeed's own division by the accumulation steps
-and its rank averaging, so both engines take the same optimizer step for the same global batch.
+Gradient scaling contract: callers pass ``backward`` each micro-batch's loss already weighted so that the
+weighted losses of all micro-batches of a global batch (on all ranks) add up to that batch's loss; the engine
+adds the gradients and steps once. sft divides each micro-batch's sum of token losses by the number of loss
+tokens of the whole global batch (a token mean over the batch); rl-stage weights each micro-batch's loss (a
+mean over its sequences of their token means) by its share of the batch's sequences. ``TorchEngine``
+accumulates the gradients as they are; the DeepSpeed engine undoes DeepSpeed's own division by the
+accumulation steps and its rank averaging, so both engines take the same optimizer step for the same global
+batch. DeepSpeed's accumulation boundary is a fixed ``grad_accum`` micro-batches per step: sft sets it from its
+batch geometry; rl-stage's batches vary in size (dropped groups, truncation), so under DeepSpeed it trains
+each step as one micro-batch.
 
 Checkpoints: ``save(directory)`` writes model (``save_pretrained``), optimizer, scheduler and RNG states into
 an existing directory; the caller makes the directory appear atomically (``train/checkpoint.py``).

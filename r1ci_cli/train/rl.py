@@ -226,6 +226,9 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
 
     if opts.filter_zero_variance not in ("off", "drop", "refill"):
         raise R1ciError("--filter-zero-variance must be off, drop or refill")
+    if opts.engine.deepspeed_config and opts.engine.micro_batch_size < opts.batch_size * opts.group_size:
+        raise R1ciError("--deepspeed: rl-stage trains a step as one micro-batch (DeepSpeed's accumulation steps "
+                        "are fixed, its batches are not): use --micro-batch-size >= --batch-size x --group-size")
     check_output(opts.checkpoint)
     pool = stage_pool(tasks, opts.stage)
     run = open_run(opts.checkpoint, run_key(opts, pool))
