@@ -116,10 +116,9 @@ GEN := $(R1CI) gen-tasks $(Q) $(if $(TASKS),--tasks $(TASKS)) $(foreach d,$(DIFF
 # The start model: a preset name builds one with init-model; anything else is used as it is.
 M0 := $(if $(filter micro tiny small,$(MODEL)),$(R)/m0,$(MODEL))
 M0_DEP := $(if $(filter micro tiny small,$(MODEL)),$(R)/m0/config.json,)
-TEACHER_FLAGS := $(strip $(if $(filter reference,$(TEACHER)),--backend reference,\
-  $(if $(filter openai:%,$(TEACHER)),--backend openai --model $(patsubst openai:%,%,$(TEACHER)),\
-  $(if $(filter http://% https://%,$(TEACHER)),--backend openai --base-url $(TEACHER) --model $(TEACHER_MODEL),\
-  --backend $(BACKEND) --model $(TEACHER) $(DEVICE)))))
+# TEACHER's syntax is read in one place, shell/lib.sh's generator_flags (the SLURM scripts use it too).
+TEACHER_FLAGS = $(or $(shell BACKEND='$(BACKEND)' TEACHER_MODEL='$(TEACHER_MODEL)' shell/generator-flags.sh '$(TEACHER)'),\
+  $(error TEACHER=$(TEACHER): no rollout flags (see the message above)))
 POLICY := --backend $(BACKEND) $(DEVICE) --prompts $(PROMPTS)
 # rl-stage samples with vLLM in the trainer's process when the rollouts use vLLM.
 RL_GEN := --prompts $(PROMPTS) $(if $(filter vllm,$(BACKEND)),--generator vllm)
@@ -137,8 +136,7 @@ $(R)/tasks-sft.jsonl.zst: | install
 
 # RL questions: another seed of the training pool, minus every SFT question (PAPER.md: disjoint sets).
 $(R)/tasks-rl.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(GEN) $(GEN_TRAIN) --seed $$(( $(SEED) + 1000 )) --num-per-task $(RL_N) -o $(R)/tasks-rl-all.jsonl.zst
-	$(BIN)/python shell/disjoint.py $(R)/tasks-rl-all.jsonl.zst $@ $<
+	$(GEN) $(GEN_TRAIN) --seed $$(( $(SEED) + 1000 )) --num-per-task $(RL_N) --exclude $< -o $@
 
 # Held-out: the eval pool of the same tasks never shares a question with the train pool.
 $(R)/tasks-eval.jsonl.zst: | install
@@ -150,7 +148,7 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume

@@ -16,8 +16,8 @@ out=${1:?usage: shell/ablation.sh OUT.md}
 : "${MAKE:=make}"
 : "${PYTHON:=.venv/bin/python}"
 base=runs/$ABLATION_BASE
-shared=(tasks-sft.jsonl.zst tasks-rl-all.jsonl.zst tasks-rl.jsonl.zst tasks-eval.jsonl.zst m0 teacher.jsonl.zst
-        sft potential staged.jsonl.zst eval-base.jsonl.zst eval-sft.jsonl.zst)
+shared=(tasks-sft.jsonl.zst tasks-rl.jsonl.zst tasks-eval.jsonl.zst m0 teacher.jsonl.zst sft potential
+        staged.jsonl.zst eval-base.jsonl.zst eval-sft.jsonl.zst)
 $MAKE --no-print-directory RUN="$ABLATION_BASE" "$base/staged.jsonl.zst" "$base/eval-base.jsonl.zst" \
     "$base/eval-sft.jsonl.zst"
 dry=0

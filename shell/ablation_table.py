@@ -2,9 +2,10 @@
 
     python shell/ablation_table.py runs/ablation-s0 runs/ablation-s1 ...
 
-Accuracy = share of correct held-out trajectories (pass@1 at the eval temperature); one row per seed and a
-mean row. "curriculum" is the last stage (rl4), the fair comparison with flat GRPO after the same steps;
-"best stage" is shown too but is chosen on the same held-out set, so it is optimistic.
+Accuracy is ``eval report``'s overall accuracy (``r1ci_cli.evaluate.accuracy``: the mean over tasks of each
+task's pass@1 at the eval temperature), so this table and the eval reports agree; one row per seed and a mean
+row. "curriculum" is the last stage (rl4), the fair comparison with flat GRPO after the same steps; "best
+stage" is shown too but is chosen on the same held-out set, so it is optimistic.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 import os
 import sys
 
-from r1ci_cli.streams import read_dicts
+from r1ci_cli.evaluate import overall_accuracy
+from r1ci_cli.records import Trajectory
+from r1ci_cli.streams import open_records
 
 COLUMNS = ["base", "sft", "rl1", "rl2", "rl3", "rl4", "flat"]
 
 
 def accuracy(path: str) -> float:
-    """Share of records with correct == true; raises FileNotFoundError when the eval is missing."""
-    rows = [row for _, row in read_dicts(path)]
-    return sum(bool(r.get("correct")) for r in rows) / max(len(rows), 1)
+    """The overall accuracy of one eval file; raises FileNotFoundError when the eval is missing."""
+    with open_records(path, Trajectory) as rows:
+        return overall_accuracy(rows)
 
 
 def table(runs: list[str]) -> str:

@@ -7,8 +7,8 @@ import io
 import pytest
 from matplotlib.patches import Rectangle
 
-from r1ci_cli import evaluate
-from r1ci_cli.evaluate_report import plot, render_report
+from r1ci_cli.evaluate import accuracy as evaluate  # the module
+from r1ci_cli.evaluate.report import plot, render_report
 from r1ci_cli.records import Trajectory, Turn
 
 

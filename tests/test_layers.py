@@ -17,7 +17,7 @@ LAYERS = [
     {"tasks", "interaction", "sandbox", "models", "model_corpus", "settings"},
     {"backends"},
     {"rollout", "potential"},
-    {"train", "evaluate", "evaluate_job", "evaluate_report"},
+    {"train", "evaluate"},
     {"commands", "cli", "__main__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

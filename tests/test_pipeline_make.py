@@ -1,5 +1,5 @@
-"""The `make all` / `make ablation` glue: question-disjoint RL tasks, the ablation table, and the Makefile's
-dry run reading as the pipeline."""
+"""The `make all` / `make ablation` glue: question-disjoint RL tasks (gen-tasks --exclude), the ablation table,
+and the Makefile's dry run reading as the pipeline."""
 
 from __future__ import annotations
 
@@ -30,21 +30,49 @@ def _write(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-def test_disjoint_drops_shared_and_repeated_questions(tmp_path: Path) -> None:
-    disjoint = _load("disjoint").disjoint
-    sft = _write(tmp_path / "sft.jsonl.zst", [{"id": "a", "question": "q1"}, {"id": "b", "question": "q2"}])
-    rl = _write(tmp_path / "rl.jsonl.zst", [{"id": "c", "question": "q2"}, {"id": "d", "question": "q3"},
-                                            {"id": "e", "question": "q3"}, {"id": "f", "question": "q4"}])
-    out = tmp_path / "out.jsonl.zst"
-    assert disjoint(rl, str(out), [sft]) == (2, 2)
-    assert [row["id"] for _, row in read_dicts(str(out))] == ["d", "f"]
+def test_exclude_drops_shared_and_repeated_questions_in_order(tmp_path: Path) -> None:
+    from r1ci_cli.records import Task
+    from r1ci_cli.tasks.generate import exclude_questions
+
+    def task(id_: str, question: str) -> Task:
+        return Task(id_, "bbh", "navigate", "train", 0, question, {})
+
+    sft = _write(tmp_path / "sft.jsonl.zst", [task("a", "q1").to_dict(), task("b", "q2").to_dict()])
+    rl = [task("c", "q2"), task("d", "q3"), task("e", "q3"), task("f", "q4")]
+    assert [t.id for t in exclude_questions(rl, [sft])] == ["d", "f"]
+    with pytest.raises(R1ciError, match="nothing is left"):
+        list(exclude_questions(rl[:1], [sft]))
 
 
-def test_disjoint_fails_when_nothing_is_left(tmp_path: Path) -> None:
-    disjoint = _load("disjoint").disjoint
-    sft = _write(tmp_path / "sft.jsonl", [{"id": "a", "question": "q1"}])
-    with pytest.raises(R1ciError):
-        disjoint(sft, str(tmp_path / "out.jsonl"), [sft])
+def test_gen_tasks_exclude_gives_rl_questions_apart_from_sft_and_no_partial_file(tmp_path: Path) -> None:
+    """The Makefile's RL draw: a second seed of the train pool minus every SFT question (easy knobs repeat)."""
+    from click.testing import CliRunner
+
+    from r1ci_cli.cli import cli
+
+    def gen(seed: int, num: int, out: Path, *extra: str):
+        return CliRunner().invoke(cli, ["gen-tasks", "-q", "--tasks", "word_sorting", "--pool", "train",
+                                        "--difficulty", "word_sorting.min_words=2", "--difficulty",
+                                        "word_sorting.max_words=2", "--num-per-task", str(num), "--seed", str(seed),
+                                        "-o", str(out), *extra])
+
+    assert gen(0, 1000, tmp_path / "sft.jsonl").exit_code == 0
+    assert gen(1000, 100, tmp_path / "all.jsonl").exit_code == 0
+    result = gen(1000, 100, tmp_path / "rl.jsonl", "--exclude", str(tmp_path / "sft.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    sft, every, rl = ([row["question"] for _, row in read_dicts(str(tmp_path / name))]
+                      for name in ("sft.jsonl", "all.jsonl", "rl.jsonl"))
+    assert rl and not set(rl) & set(sft) and len(set(rl)) == len(rl)
+    assert rl == [q for i, q in enumerate(every) if q not in sft and q not in every[:i]]  # order kept
+    assert len(rl) < len(every)  # the easy knobs do repeat questions: the filter has work to do
+    empty = gen(0, 1000, tmp_path / "none.jsonl", "--exclude", str(tmp_path / "sft.jsonl"))
+    assert empty.exit_code == 1 and "nothing is left" in empty.stderr and not (tmp_path / "none.jsonl").exists()
+
+
+def _trajectory(task: str, index: int, correct: bool) -> dict:
+    return {"id": f"{task}/{index}/agent/t0.6/s0", "task_id": f"{task}/{index}", "style": "agent", "temperature": 0.6,
+            "model": "m", "turns": [{"role": "model", "text": "<<<x>>>"}], "answer": "x", "correct": correct,
+            "reward": 1.0, "num_code_calls": 0, "finish": "answer", "task": task, "source": "bbh", "split": "train"}
 
 
 def test_ablation_table_means_and_best_stage(tmp_path: Path) -> None:
@@ -56,11 +84,31 @@ def test_ablation_table_means_and_best_stage(tmp_path: Path) -> None:
         run.mkdir()
         for column, acc in accs.items():
             correct = int(acc * 4)
-            _write(run / f"eval-{column}.jsonl.zst", [{"correct": i < correct} for i in range(4)])
+            _write(run / f"eval-{column}.jsonl.zst", [_trajectory("navigate", i, i < correct) for i in range(4)])
         runs.append(str(run))
     lines = table(runs).splitlines()
     assert lines[2] == "| s0 | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 0.750 |"
     assert lines[-1] == "| mean | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 0.750 |"
+
+
+def test_ablation_table_and_eval_report_agree_on_accuracy(tmp_path: Path) -> None:
+    """Unequal task sizes: 3 of 3 right on one task, 0 of 1 on another. The paper's accuracy (eval report)
+    is the mean over tasks, 0.5; the share of correct trajectories would be 0.75."""
+    import json
+
+    from click.testing import CliRunner
+
+    from r1ci_cli.cli import cli
+
+    rows = [_trajectory("navigate", i, True) for i in range(3)] + [_trajectory("web_of_lies", 0, False)]
+    run = tmp_path / "s0"
+    run.mkdir()
+    for column in ("base", "sft", "rl1", "rl2", "rl3", "rl4", "flat"):
+        _write(run / f"eval-{column}.jsonl.zst", rows)
+    cells = _load("ablation_table").table([str(run)]).splitlines()[2].split(" | ")
+    report = CliRunner().invoke(cli, ["eval", "report", str(run / "eval-sft.jsonl.zst"), "--summary"])
+    overall = [json.loads(line) for line in report.stdout.splitlines() if '"overall"' in line]
+    assert overall[0]["accuracy"] == 0.5 and cells[2] == "0.500"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -82,8 +130,14 @@ def test_make_teacher_variable_meanings() -> None:
     def dry(*args: str) -> str:
         return subprocess.run(["make", "-n", "pipeline", "RUN=dryrun-test", *args], cwd=ROOT,
                               capture_output=True, text=True, check=True).stdout
-    assert "--backend openai --model gpt-4o --keep correct" in dry("TEACHER=openai:gpt-4o")
-    assert "--backend openai --base-url http://h:8000/v1 --model q" in dry("TEACHER=http://h:8000/v1", "TEACHER_MODEL=q")
+    # rollout --backend openai needs --base-url: TEACHER=openai:NAME gets the OpenAI API's (shell/lib.sh)
+    assert "--backend openai --model gpt-4o --base-url https://api.openai.com/v1 " in dry("TEACHER=openai:gpt-4o")
+    assert "--backend openai --model q --base-url http://h:8000/v1 " in dry("TEACHER=http://h:8000/v1", "TEACHER_MODEL=q")
+    assert "--backend reference --device cpu --keep correct" in dry()
+    assert "--backend hf --model /ckpt/teacher --device cpu" in dry("TEACHER=/ckpt/teacher")
+    missing = subprocess.run(["make", "-n", "pipeline", "RUN=dryrun-test", "TEACHER=http://h:8000/v1"], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "TEACHER_MODEL" in missing.stderr
     vllm = dry("MODEL=/ckpt/qwen", "BACKEND=vllm", "GPUS=8")
     assert "init-model" not in vllm and "--model /ckpt/qwen" in vllm
     assert "torchrun --nproc_per_node=8" in vllm and "--backend vllm" in vllm

@@ -69,7 +69,7 @@ def run_cmd(src: str, output: str, models: tuple[str, ...], backend, generation,
 
     Example:  r1ci eval test.jsonl.zst --model ckpt/sft --report report.md -o sft.jsonl.zst
     """
-    from r1ci_cli.evaluate_job import EvalJob, run_eval
+    from r1ci_cli.evaluate.job import EvalJob, run_eval
 
     if backend.kind != "reference" and not models:
         raise click.UsageError(f"--backend {backend.kind} needs --model")
@@ -91,7 +91,7 @@ def report_cmd(paths: tuple[str, ...], samples: int, names: tuple[str, ...], sum
 
     Example:  r1ci eval report base.jsonl.zst sft.jsonl.zst rl1.jsonl.zst --stages base,sft,rl1 --report report.md
     """
-    from r1ci_cli.evaluate_job import report_files
+    from r1ci_cli.evaluate.job import report_files
 
     if not summary and report is None:
         summary = True

@@ -43,12 +43,16 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
               "reference kind, data needed) instead of generating.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False), default=None,
               help="Regenerate with these flags and fail unless FILE (a frozen instance set) is identical.")
+@click.option("--exclude", multiple=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="Leave out every question that appears in FILE (Task records; repeatable) and repeats of a "
+                   "question already written (e.g. RL questions disjoint from the SFT ones).")
 @seed_option
 @output_option
 @common_options
 def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, num_per_task: int, pool: str,
-                  difficulty: tuple[str, ...], data_dir: Path | None, from_data: bool, symbench_dir: Path | None, list_only: bool, check_file: str | None,
-                  seed: int, output: str, quiet: bool) -> None:
+                  difficulty: tuple[str, ...], data_dir: Path | None, from_data: bool, symbench_dir: Path | None,
+                  list_only: bool, check_file: str | None, exclude: tuple[str, ...], seed: int, output: str,
+                  quiet: bool) -> None:
     """Generate seeded task instances as Task records (zstd JSONL with -o NAME.zst).
 
     Example:  r1ci gen-tasks --source bbh,rgym --split test --num-per-task 200 -o test.jsonl.zst
@@ -61,12 +65,12 @@ def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, 
         raise click.BadParameter(f"unknown source {', '.join(unknown) or '(none)'}; choose from "
                                  f"{', '.join(SOURCE_CHOICES)}", param_hint="--source")
     opts = generate.GenOptions(sources=sources, tasks=tasks, split=split, num_per_task=num_per_task, seed=seed,
-                               pool=pool, difficulty=difficulty, data_dir=data_dir,
-                               from_data=from_data)
+                               pool=pool, difficulty=difficulty, data_dir=data_dir, from_data=from_data,
+                               exclude=exclude)
     if symbench_dir is not None:
-        if list_only or check_file or difficulty or sources != ("symbench",):
-            raise click.UsageError("--symbench-dir goes with --source symbench and neither --list, --check "
-                                   "nor --difficulty")
+        if list_only or check_file or difficulty or exclude or sources != ("symbench",):
+            raise click.UsageError("--symbench-dir goes with --source symbench and neither --list, --check, "
+                                   "--difficulty nor --exclude")
         from r1ci_cli.tasks.symbench_original import LAYOUTS, original_tasks
 
         names = [t for t in tasks if t in LAYOUTS] or None

@@ -9,13 +9,18 @@ draw is retried with the next ``attempt`` until it lands in the requested pool. 
 never share a question, whatever seeds were used for either. By default a test-split task draws from
 ``eval`` and a train-split task from ``train``; ``--pool eval`` gives held-out instances of training
 tasks (the SFT and RL checks use them).
+
+``exclude`` (``--exclude FILE``) leaves out every instance whose question appears in one of the given Task
+files, and repeats of a question already written: the RL questions of a run are a second draw of the train
+pool minus every SFT question (PAPER.md keeps the two sets apart). Order is kept, so the output stays
+deterministic; a selection that leaves nothing is an error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,7 @@ class GenOptions:
     difficulty: tuple[str, ...] = ()  # "knob=value" or "task.knob=value"
     data_dir: Path | None = None
     from_data: bool = False  # families with a loader take their instances from data_dir instead of generating
+    exclude: tuple[str, ...] = ()  # Task files whose questions are left out (with repeats of a written question)
 
 
 def pool_of(question: str) -> str:
@@ -136,8 +142,34 @@ def chosen_families(opts: GenOptions) -> list[TaskFamily]:
 
 
 def generate_tasks(opts: GenOptions) -> Iterator[Task]:
-    """Task records for every chosen family, family by family. Data-backed families without data are
-    skipped with one log line each (never silently)."""
+    """Task records for every chosen family, family by family, minus ``opts.exclude``'s questions. Data-backed
+    families without data are skipped with one log line each (never silently)."""
+    tasks = _generate(opts)
+    return exclude_questions(tasks, opts.exclude) if opts.exclude else tasks
+
+
+def exclude_questions(tasks: Iterable[Task], paths: Sequence[str]) -> Iterator[Task]:
+    """The tasks whose question is in none of ``paths`` (Task files) and not a repeat of one already passed."""
+    from r1ci_cli.streams import open_records
+
+    seen: set[str] = set()
+    for path in paths:
+        with open_records(path, Task) as rows:
+            seen.update(row.question for row in rows)
+    kept = dropped = 0
+    for task in tasks:
+        if task.question in seen:
+            dropped += 1
+            continue
+        seen.add(task.question)
+        kept += 1
+        yield task
+    if not kept:
+        raise R1ciError(f"every question generated is also in {', '.join(paths)} (or repeated): nothing is left")
+    log.info("--exclude: kept %d, dropped %d shared or repeated questions", kept, dropped)
+
+
+def _generate(opts: GenOptions) -> Iterator[Task]:
     chosen = chosen_families(opts)
     if not chosen:
         raise R1ciError("no task matches the selection (see 'r1ci gen-tasks --list')")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from r1ci_cli.evaluate import Row
+from r1ci_cli.evaluate.accuracy import Row
 
 HEADLINE = ("SymBench", "BBH", "Reasoning-Gym", "train", "test", "all")
 

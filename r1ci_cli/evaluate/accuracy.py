@@ -1,10 +1,12 @@
-"""Accuracy tables over trajectories: per task, per source, per split, overall — the paper's way.
+"""Accuracy tables over trajectories: per task, per source, per split, overall — the paper's way. The one
+definition of accuracy: ``eval``'s tables and reports and the README's ablation table all use it.
 
 Contract:
 
 * Accuracy of a task is the mean over its trajectories of ``correct`` (pass@1 with one sample per instance).
   Source, split and overall accuracies average the **task** accuracies (PAPER.md "Headline results":
-  averages over tasks), so a task with many instances does not dominate.
+  averages over tasks), so a task with many instances does not dominate. ``overall_accuracy`` is the
+  overall number.
 * 95% intervals: Wilson score interval for a task; for an average over K tasks, a normal interval with
   variance Σ p_t(1−p_t)/n_t / K² (the tasks' binomial variances, independent). Deterministic, no bootstrap.
 * With k samples per instance, ``pass@k`` uses the unbiased estimator 1 − C(n−c, k)/C(n, k) per instance,
@@ -150,6 +152,12 @@ def summarize(trajectories: Iterable[Trajectory], model: str, k: int = 1) -> lis
     for level, name, tallies in groups:
         rows.append(_row(model, level, name, tallies, k, None))
     return rows
+
+
+def overall_accuracy(trajectories: Iterable[Trajectory]) -> float:
+    """The overall accuracy of a set of trajectories: the mean over tasks of each task's share of correct
+    trajectories (``summarize``'s ``overall`` row); 0 for no trajectories."""
+    return next(row.accuracy for row in summarize(trajectories, "") if row.level == "overall")
 
 
 def _row(model: str, level: str, name: str, tallies: list[Tally], k: int,

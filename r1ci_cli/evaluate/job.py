@@ -21,8 +21,8 @@ from pathlib import Path
 
 from r1ci_cli.backends.base import BackendOptions
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.evaluate import Row, summarize
-from r1ci_cli.evaluate_report import plot, render_report
+from r1ci_cli.evaluate.accuracy import Row, summarize
+from r1ci_cli.evaluate.report import plot, render_report
 from r1ci_cli.records import Trajectory
 from r1ci_cli.rollout.job import RolloutJob, run_rollout
 from r1ci_cli.rollout.loop import RolloutOptions
