@@ -41,18 +41,31 @@ def test_vllm_rollout_keeps_sampled_ids(tmp_path):
     from r1ci_cli.models import InitModelOptions, init_model
     from r1ci_cli.rollout.loop import RolloutOptions, rollout
 
+    from r1ci_cli.backends.tokens import tokenizer_fingerprint
+    from r1ci_cli.interaction import find_stop
+
     model = init_model(tmp_path / "model", InitModelOptions(preset="tiny", seed=0))
     generator = open_generator(BackendOptions(kind="vllm", model=str(model), gpu_memory_utilization=0.3))
+    opts = RolloutOptions(samples=4, max_new_tokens=64, max_total_tokens=256)
     with real_or_double_sandbox() as box:
-        trajs = list(rollout([boolean_task(), boolean_task(4)], generator, box,
-                             RolloutOptions(samples=4, max_new_tokens=64, max_total_tokens=256)))
-    assert len(trajs) == 8
+        trajs = list(rollout([boolean_task(), boolean_task(4)], generator, box, opts))
+    assert len(trajs) == 8 and len({t.id for t in trajs}) == 8
     for traj in trajs:
-        context = list(traj.extra["prompt_ids"])
-        for turn in traj.turns:
-            assert turn.ids is not None and len(turn.ids) > 0 or turn.role == "model"
+        assert traj.extra["tokenizer"] == tokenizer_fingerprint(generator.tokenizer)
+        assert list(traj.extra["prompt_ids"]) == list(generator.encode_prompt(traj.extra["prompt"]))
+        model_ids = 0
+        for index, turn in enumerate(traj.turns):
+            assert turn.ids, (traj.id, index, turn.role)  # every turn, model or exec, keeps its token ids
             if turn.role == "exec":
                 assert list(turn.ids) == list(generator.encode_text(turn.text))
-            context += list(turn.ids)
-        assert len(context) >= len(traj.extra["prompt_ids"])
+                continue
+            model_ids += len(turn.ids)
+            assert len(turn.ids) <= opts.max_new_tokens
+            shown = turn.ids[:-1] if turn.ids[-1] in generator.end_ids else turn.ids
+            assert generator.decode(shown) == turn.text  # text is the decoding of the sampled ids
+            if index + 1 < len(traj.turns):  # a turn followed by an execution ended at a complete block
+                stop = find_stop(turn.text)
+                assert stop is not None and stop.kind == "code", turn.text[-200:]
+        assert model_ids == traj.extra["usage"]["completion_tokens"] <= opts.max_total_tokens
+        assert traj.extra["usage"]["prompt_tokens"] == len(traj.extra["prompt_ids"])
         assert traj.finish in ("answer", "max_tokens", "max_calls")

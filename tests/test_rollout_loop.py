@@ -201,22 +201,57 @@ def test_samples_ids_seeds_and_skip(sandbox):
     assert "accuracy" in stats.summary()
 
 
-def test_code_of_a_batch_runs_in_parallel_with_other_cohorts():
-    """Two cohorts: the second cohort generates while the first one's code is still running."""
-    order = []
+class _Timed:
+    """The sandbox, recording when each execution was submitted and when its result came back (before the
+    loop can see the result, so a span never seems to outlast the loop's wait for it)."""
+
+    def __init__(self, sandbox):
+        self.sandbox, self.spans = sandbox, []
+
+    def submit(self, code, timeout_s=None, request_id=""):
+        import time
+
+        start, outer = time.monotonic(), Future()
+
+        def done(inner):
+            self.spans.append((start, time.monotonic()))
+            outer.set_result(inner.result())
+
+        self.sandbox.submit(code, timeout_s=timeout_s, request_id=request_id).add_done_callback(done)
+        return outer
+
+
+def _overlaps(cohorts: int) -> tuple[list[list[str]], int]:
+    """Batches generated, and how many generate calls ran while some code was running."""
+    import time
+
+    batches, calls = [], []
 
     class Recording(ScriptedGenerator):
         def generate(self, requests):
-            order.append(sorted(r.key for r in requests))
+            began = time.monotonic()
+            time.sleep(0.1)  # a generation step that takes time, like a model's
+            batches.append(sorted(r.key for r in requests))
+            calls.append((began, time.monotonic()))
             return super().generate(requests)
 
-    sleeper = "```python\nimport time; time.sleep(0.3); print(1)\n```"
-    tasks = [boolean_task()]
+    sleeper = "```python\nimport time; time.sleep(0.4); print(1)\n```"
     gen = Recording([sleeper, "<<<True>>>"])
     with real_or_double_sandbox(workers=4) as box:
-        trajs = list(rollout(tasks, gen, box, RolloutOptions(samples=4, cohorts=2, max_in_flight=4)))
+        timed = _Timed(box)
+        trajs = list(rollout([boolean_task()], gen, timed, RolloutOptions(samples=4, cohorts=cohorts, max_in_flight=4)))
     assert len(trajs) == 4 and all(t.num_code_calls == 1 for t in trajs)
-    assert len(order[0]) == 2 and len(order[1]) == 2 and set(order[0]).isdisjoint(order[1])
+    overlapping = sum(any(start < end and began < stop for start, stop in timed.spans) for began, end in calls)
+    return batches, overlapping
+
+
+def test_code_of_a_batch_runs_in_parallel_with_other_cohorts():
+    """Two cohorts: the second cohort generates while the first one's code is still running; with one cohort
+    (strict rounds) no generate call ever overlaps an execution, so the overlap is the schedule's doing."""
+    batches, overlapping = _overlaps(cohorts=2)
+    assert len(batches[0]) == 2 and len(batches[1]) == 2 and set(batches[0]).isdisjoint(batches[1])
+    assert overlapping >= 1
+    assert _overlaps(cohorts=1)[1] == 0
 
 
 def test_observation_is_truncated_head_and_tail():
