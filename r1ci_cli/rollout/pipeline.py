@@ -1,4 +1,4 @@
-"""The data-pipeline side of a rollout job: sharding, keeping, capping, and rebuilding tasks from trajectories.
+"""The data-pipeline side of a rollout job: which tasks a shard reads, which trajectories it keeps, their order.
 
 * ``--shard i/n`` keeps the tasks at input positions ``p`` with ``p % n == i`` (0-based ``i``): balanced,
   and the same split on every node given the same input (SLURM array jobs use ``$SLURM_ARRAY_TASK_ID``).
@@ -6,6 +6,9 @@
   ``--max-per-task N`` (the first N kept trajectories of each task family, in output order; PAPER.md "SFT":
   at most 70 per task), streaming. A family is the trajectory's ``task`` field (``records.task_family``),
   the same count ``sft --max-per-task`` makes.
+* ``output_order`` sorts finished trajectories by their task's input position, then sample, so a resumed or
+  parallel run writes the same bytes as an uninterrupted one. (Tasks are rebuilt from trajectories by
+  ``records.task_from_trajectory``.)
 """
 
 from __future__ import annotations

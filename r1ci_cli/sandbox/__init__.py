@@ -1,8 +1,21 @@
-"""The sandbox: run untrusted model code with isolation, limits and typed outcomes.
+"""The sandbox: run untrusted model code with isolation, limits and typed outcomes, never in our process.
 
-``SandboxPool`` runs code locally in pre-forked workers; ``open_sandbox("HOST:PORT", opts, token)`` returns a
-client of a remote ``exec-sandbox --serve`` with the same ``submit``/``run``/``map``/``close``. See
-``isolation.py`` for the modes and README "Sandbox" for the threat model.
+``open_sandbox(None, opts)`` is a local ``SandboxPool`` (``pool.py``) of pre-forked workers (``worker.py``);
+``open_sandbox("HOST:PORT", opts, token)`` a client of a remote ``exec-sandbox --serve`` (``service.py``) with the
+same ``submit``/``run``/``map``/``close``. Every outcome is an ``ExecResult`` whose ``status`` says what
+happened (``ok``, ``error``, ``timeout``, ``oom``, ``output_limit``, ``sandbox_error``); nothing raises into the
+caller once the pool has started. The commands reach it through ``rollout/sandbox.py`` (pool or service,
+and the service's token).
+
+Threat model, in short (README ``r1ci exec-sandbox``, "Threat model", has the whole list): in the ``zygote``
+and ``bwrap`` modes (``isolation.py``) the code sees a read-only allowlist of the host's files
+(``layout.py``), writes only a private tmpfs, has no network but its own loopback, runs in its own PID
+namespace, and is bounded by a memory and pids cgroup, rlimits, a wall-clock timeout and an output cap
+(``limits.py``). As root the runner drops to an unprivileged uid with no groups and no capabilities
+(``runner.py``); unprivileged, ``bwrap`` keeps the caller's uid inside a user namespace. Not isolated: the
+kernel (no seccomp filter), what is world-readable in the allowlist, CPU share within the timeout, side
+channels; ``firejail`` is a denylist and ``none`` isolates nothing. The service checks a shared token but
+does not encrypt: a trusted cluster network only.
 """
 
 from __future__ import annotations
