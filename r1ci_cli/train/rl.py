@@ -237,8 +237,6 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
     engine = open_engine(start_from, replace(opts.engine, total_steps=opts.steps, warmup_steps=opts.warmup_steps))
     if run.checkpoint is not None:
         engine.load(run.checkpoint)
-    run.start(flags or {}, opts, {"pool": len(pool), "device": str(engine.device),
-                                  "precision": getattr(engine, "precision", opts.engine.precision)})
     tokenizer = AutoTokenizer.from_pretrained(opts.model)
     ref_model = load_frozen(opts.ref_model or opts.model, engine.device) if opts.kl_coef else None
     vllm = VllmPolicyOptions(gpu_memory_utilization=opts.vllm_gpu_memory, max_model_len=opts.max_seq_len,
@@ -248,6 +246,8 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                                  batch_size=opts.generation_batch_size, options=vllm)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics: dict[str, Any] = {}
+    run.start(flags or {}, opts, {"pool": len(pool), "device": str(engine.device),
+                                  "precision": getattr(engine, "precision", opts.engine.precision)})
     with run, Progress(opts.steps, f"rl-stage {opts.stage}") as bar:
         bar.update(run.start_step)
         for step in range(run.start_step, opts.steps):
