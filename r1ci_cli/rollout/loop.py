@@ -2,9 +2,11 @@
 
 Contract of ``rollout(tasks, generator, sandbox, opts)``:
 
-* Every task yields ``opts.samples`` trajectories with stable ids ``{task_id}/{style}/t{T}/s{k}``; ids in
-  ``skip`` are not rolled out (``--resume``). Trajectories come out in input order (task, then sample):
-  a finished one is held back until every earlier one is out.
+* Every task yields ``opts.samples`` trajectories with stable ids ``{task_id}/{style}/t{T}/s{k}``
+  (``records.trajectory_id``); ids in ``skip`` are not rolled out (``--resume``). Trajectories come out in
+  input order (task, then sample): a finished one is held back until every earlier one is out.
+* A generator with ``watch`` (``base.Generator``; the reference teacher) gets the task stream and the sandbox
+  first and the loop uses what it returns; requests carry only the conversation.
 * Scheduling (``cohorts``): up to ``max_in_flight`` trajectories are active, split into a fixed number of
   cohorts by slot. Cohorts take turns: a cohort first collects the results of the code it submitted on its
   previous visit, then generates one turn for all its ready members in a single batched call and submits
