@@ -139,6 +139,29 @@ def test_reused_dataset_objects_give_fresh_entries(name, rgym):
         assert canonical_json(reused) == canonical_json(rgym.make_entry(name, {}, seed, reuse=False))
 
 
+
+@pytest.mark.parametrize("today", [(2020, 2, 29), (2031, 12, 31)])
+def test_entries_do_not_depend_on_the_day(today, rgym, monkeypatch):
+    """time_intervals parses time-only strings with dateutil, which fills in today's date: the same seed must
+    give the same entry whatever day it is (the golden hashes broke a week after they were recorded)."""
+    import datetime
+
+    import dateutil.parser._parser as dateutil_parser
+
+    def entries() -> list[str]:
+        return [canonical_json(rgym.make_entry("time_intervals", {}, derive_rng(3, "ti", i).getrandbits(31)))
+                for i in range(12)]
+
+    before = entries()
+
+    class OtherDay(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(*today, 9, 30)
+
+    monkeypatch.setattr(dateutil_parser.datetime, "datetime", OtherDay)
+    assert entries() == before
+
 _RUN_ALL = """
 import contextlib, io, json, sys
 outs = []
