@@ -123,6 +123,7 @@ def _free_port() -> int:
 def test_exec_sandbox_serve_end_to_end(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "r1ci_cli", "exec-sandbox", "--workers", "1", "--preload", "",
                              "--serve", f"127.0.0.1:{port}", "--token-file", str(token_file)],
@@ -144,3 +145,99 @@ def test_exec_sandbox_serve_end_to_end(tmp_path):
         out, _err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert out == b""
+
+
+# --- bounds before authentication -------------------------------------------------------------------------------
+def _closed_by_server(sock: socket.socket, within_s: float) -> bool:
+    """True when the server ends the connection (EOF, reset or an error frame then EOF) within ``within_s``."""
+    sock.settimeout(within_s)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_huge_hello_is_cut_before_it_is_buffered(server):
+    with socket.create_connection(tuple(server.address), timeout=5) as sock:
+        sock.sendall((100 << 20).to_bytes(4, "big"))  # announces a 100 MB first frame
+        sent = 0
+        try:
+            while sent < 32 << 20:
+                sock.sendall(b"x" * (1 << 20))
+                sent += 1 << 20
+        except OSError:
+            pass
+        assert sent < 32 << 20, "the server kept reading an unauthenticated 100 MB frame"
+        assert _closed_by_server(sock, 5.0)
+
+
+def test_a_slow_drip_handshake_is_cut_at_its_deadline(server, monkeypatch):
+    from r1ci_cli.sandbox import service
+
+    monkeypatch.setattr(service, "HANDSHAKE_TIMEOUT_S", 1.0)
+    pool = server.pool
+    srv = SandboxServer(pool, ("127.0.0.1", 0), TOKEN)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(tuple(srv.address), timeout=5) as sock:
+            start = time.monotonic()
+            frame = protocol.encode({"token": TOKEN})
+            closed = False
+            for byte in frame[:-1]:  # one byte every 0.25 s: each recv succeeds, the whole never arrives in time
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.25)
+                if time.monotonic() - start > 4.0:
+                    break
+            assert closed or _closed_by_server(sock, 0.5)
+            assert time.monotonic() - start < 4.0
+    finally:
+        srv.close()
+
+
+def test_connections_are_bounded(server, monkeypatch):
+    from r1ci_cli.sandbox import service
+
+    monkeypatch.setattr(service, "MAX_CONNECTIONS", 2, raising=False)
+    srv = SandboxServer(server.pool, ("127.0.0.1", 0), TOKEN)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    address = f"{srv.address[0]}:{srv.address[1]}"
+    try:
+        idle = socket.create_connection(tuple(srv.address), timeout=5)  # unauthenticated connections count too
+        with SandboxClient(address, token=TOKEN) as first:
+            with socket.create_connection(tuple(srv.address), timeout=5) as extra:
+                assert protocol.read_socket(extra) == {"error": "too many connections"}
+            assert first.run("print(1)").stdout == "1\n"
+            idle.close()
+            deadline = time.monotonic() + 5
+            while True:  # the slot frees as soon as the server sees the close
+                try:
+                    with SandboxClient(address, token=TOKEN) as second:
+                        assert second.run("print(2)").stdout == "2\n"
+                    break
+                except R1ciError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+    finally:
+        srv.close()
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o644)
+    proc = subprocess.run([sys.executable, "-m", "r1ci_cli", "exec-sandbox", "--workers", "1", "--preload", "",
+                           "--serve", f"127.0.0.1:{_free_port()}", "--token-file", str(token_file)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if "token" in line]
+    assert len(lines) == 1 and "600" in lines[0], proc.stderr

@@ -31,7 +31,7 @@ def exec_sandbox_cmd(src: str, output: str, pool, serve: str | None, token_file:
     if serve is None and token_file is not None:
         raise click.UsageError("--token-file only applies with --serve")
     address = service.parse_address(serve) if serve is not None else None
-    token = service.read_token(token_file) if token_file is not None else None
+    token = service.read_token(token_file, private=True) if token_file is not None else None
     with SandboxPool(pool) as sandbox:
         if address is not None:
             service.serve(sandbox, address, token or "")

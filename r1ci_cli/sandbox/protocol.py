@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import time
 from typing import Any
 
 MAX_FRAME = 256 * 1024 * 1024
@@ -72,23 +73,32 @@ def write_fd(fd: int, message: dict[str, Any]) -> None:
         data = data[written:]
 
 
-def read_socket(sock: socket.socket) -> dict[str, Any] | None:
-    """The next frame from a socket, or ``None`` when the peer closed it between frames."""
-    header = _recv_exact(sock, _HEADER.size)
+def read_socket(sock: socket.socket, max_size: int = MAX_FRAME, deadline: float | None = None) -> dict[str, Any] | None:
+    """The next frame from a socket, or ``None`` when the peer closed it between frames.
+
+    ``max_size`` is checked against the frame's header before its body is read; past ``deadline`` (a
+    ``time.monotonic()`` value) the read fails with ``TimeoutError`` however the bytes trickle in.
+    """
+    header = _recv_exact(sock, _HEADER.size, deadline)
     if header is None:
         return None
     (size,) = _HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes is over the limit")
-    body = _recv_exact(sock, size) if size else b""
+    if size > max_size:
+        raise ProtocolError(f"frame of {size} bytes is over the limit of {max_size}")
+    body = _recv_exact(sock, size, deadline) if size else b""
     if body is None:
         raise ProtocolError("peer closed the connection inside a frame")
     return decode(body)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -> bytes | None:
     buf = bytearray()
     while len(buf) < size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the peer took too long to send a frame")
+            sock.settimeout(remaining)
         chunk = sock.recv(min(size - len(buf), 1 << 20))
         if not chunk:
             if not buf:
@@ -100,3 +110,4 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
 
 def write_socket(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(encode(message))
+

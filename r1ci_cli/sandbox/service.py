@@ -2,10 +2,12 @@
 
 Meant for a trusted cluster network: the shared token keeps out other users' stray clients, but the traffic is
 neither encrypted nor integrity-protected, so do not expose the port beyond the cluster. A connection's first
-frame must be ``{"token": …}`` (compared in constant time); anything else is answered with an error frame and
-closed. After that, each ``{"seq", "id", "code", "timeout_s"}`` frame gets one ``{"seq", "result"}`` frame
-(results can arrive out of order; the client puts them back in order). A client whose connection breaks
-resolves its pending requests as ``sandbox_error`` and reconnects on the next submit.
+frame must be ``{"token": …}`` (compared in constant time), at most ``MAX_HELLO_BYTES`` long and complete within
+``HANDSHAKE_TIMEOUT_S``; anything else is answered with an error frame and closed, and at most
+``MAX_CONNECTIONS`` connections (authenticated or not) are open at once. After that, each
+``{"seq", "id", "code", "timeout_s"}`` frame gets one ``{"seq", "result"}`` frame (results can arrive out of
+order; the client puts them back in order). A client whose connection breaks resolves its pending requests as
+``sandbox_error`` and reconnects on the next submit. The token file must be readable by its owner only.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import hmac
 import itertools
 import logging
+import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -28,6 +32,8 @@ from r1ci_cli.sandbox.pool import map_requests, sandbox_error
 
 log = logging.getLogger("r1ci.sandbox")
 HANDSHAKE_TIMEOUT_S = 10.0
+MAX_HELLO_BYTES = 4096
+MAX_CONNECTIONS = 64
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -37,12 +43,16 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def read_token(path: str) -> str:
+def read_token(path: str, private: bool = False) -> str:
+    """The token in ``path``; with ``private`` (the server's file) it must be readable by its owner only."""
     try:
         with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode & 0o777
             token = handle.read().strip()
     except OSError as err:
         raise R1ciError(f"cannot read the token file: {err}") from None
+    if private and mode & 0o077:
+        raise R1ciError(f"the token file {path} can be read by others (mode {mode:03o}): chmod 600 {path}")
     if not token:
         raise R1ciError(f"the token file {path} is empty: put a long random secret in it")
     return token
@@ -68,6 +78,8 @@ class SandboxServer:
         self._stopped = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self.max_connections, self.max_hello_bytes = MAX_CONNECTIONS, MAX_HELLO_BYTES
+        self.handshake_timeout_s = HANDSHAKE_TIMEOUT_S
 
     def serve_forever(self) -> None:
         log.info("sandbox service on %s:%d (isolation %s)", self.address[0], self.address[1], self.pool.isolation)
@@ -76,7 +88,24 @@ class SandboxServer:
                 conn, peer = self._sock.accept()
             except OSError:
                 break
+            with self._conns_lock:
+                full = len(self._conns) >= self.max_connections
+                if not full:
+                    self._conns.add(conn)
+            if full:
+                log.warning("sandbox service: refused a connection from %s (%d open)", peer, self.max_connections)
+                self._refuse(conn, "too many connections")
+                continue
             threading.Thread(target=self._handle, args=(conn, peer), daemon=True).start()
+
+    @staticmethod
+    def _refuse(conn: socket.socket, why: str) -> None:
+        try:
+            conn.settimeout(1.0)
+            protocol.write_socket(conn, {"error": why})
+        except OSError:
+            pass
+        conn.close()
 
     def close(self) -> None:
         """Stop accepting and cut every open connection (their clients see ``sandbox_error``)."""
@@ -91,8 +120,6 @@ class SandboxServer:
         self._sock.close()
 
     def _handle(self, conn: socket.socket, peer: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(conn)
         try:
             self._converse(conn, peer)
         finally:
@@ -102,10 +129,12 @@ class SandboxServer:
     def _converse(self, conn: socket.socket, peer: Any) -> None:
         send_lock = threading.Lock()
         with conn:
-            conn.settimeout(HANDSHAKE_TIMEOUT_S)
             try:
-                hello = protocol.read_socket(conn)
-            except (OSError, protocol.ProtocolError):
+                hello = protocol.read_socket(conn, self.max_hello_bytes, time.monotonic() + self.handshake_timeout_s)
+            except (OSError, protocol.ProtocolError) as err:
+                log.warning("sandbox service: refused a connection from %s (%s)", peer, err)
+                if isinstance(err, protocol.ProtocolError):
+                    self._refuse(conn, "bad handshake")
                 return
             given = hello.get("token") if hello else None
             if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self._token):
