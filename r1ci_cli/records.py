@@ -32,6 +32,8 @@ from r1ci_cli.errors import BadRecord
 SCHEMA_VERSION = 1
 
 EXEC_STATUSES = ("ok", "error", "timeout", "oom", "output_limit", "sandbox_error")
+# The longest timeout a sandbox request may ask for (a day): past it, a timeout is a mistake, not a limit.
+MAX_TIMEOUT_S = 86400.0
 FINISH_REASONS = ("answer", "max_calls", "max_tokens", "error")
 TURN_ROLES = ("model", "exec")
 
@@ -178,8 +180,8 @@ class ExecRequest(Record):
     @classmethod
     def _check_more(cls, values: dict[str, Any], where: _Where) -> None:
         timeout = values.get("timeout_s")
-        if timeout is not None and timeout <= 0:
-            raise where.fail("timeout_s", f"must be positive, got {timeout}")
+        if timeout is not None and not 0 < timeout <= MAX_TIMEOUT_S:
+            raise where.fail("timeout_s", f"must be positive and at most {MAX_TIMEOUT_S:g} s, got {timeout}")
 
 
 @dataclass(frozen=True)

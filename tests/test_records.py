@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from r1ci_cli.errors import BadRecord
-from r1ci_cli.records import ExecResult, Task, Trajectory, Turn
+from r1ci_cli.records import ExecRequest, ExecResult, Task, Trajectory, Turn
 
 TASK = {"id": "t1", "source": "bbh", "task": "navigate", "split": "train", "seed": 3, "question": "Q?",
         "answer": "Yes", "check": {"target": "Yes"}}
@@ -62,3 +62,11 @@ def test_exec_result_status_is_typed():
 def test_task_split_must_be_train_or_test():
     with pytest.raises(BadRecord, match="field 'split'"):
         Task.from_dict({**TASK, "split": "dev"})
+
+
+@pytest.mark.parametrize("timeout", ["NaN", "Infinity", "1e308", "0", "-1", "86401"])
+def test_exec_request_timeout_must_be_a_sane_number_of_seconds(timeout):
+    import json
+
+    with pytest.raises(BadRecord, match="field 'timeout_s'"):
+        ExecRequest.from_dict(json.loads('{"id": "a", "code": "print(1)", "timeout_s": %s}' % timeout), "req.jsonl", 3)

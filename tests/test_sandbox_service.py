@@ -230,6 +230,25 @@ def test_connections_are_bounded(server, monkeypatch):
         srv.close()
 
 
+@pytest.mark.parametrize("message", [
+    {"seq": 1, "id": "x", "code": 3, "timeout_s": 5},
+    {"seq": 1, "id": "x", "code": "print(1)", "timeout_s": "5"},
+    {"seq": 1, "id": "x", "code": "print(1)", "timeout_s": 1e308},
+    {"seq": 1, "id": "x"},
+    {"seq": 1, "id": ["x"], "code": "print(1)"},
+])
+def test_a_bad_request_frame_is_one_typed_error(server, message):
+    with socket.create_connection(tuple(server.address), timeout=30) as sock:
+        protocol.write_socket(sock, {"token": TOKEN})
+        assert protocol.read_socket(sock)["ok"]
+        protocol.write_socket(sock, message)
+        reply = protocol.read_socket(sock)
+        assert reply["seq"] == 1 and reply["result"]["status"] == "sandbox_error", reply
+        protocol.write_socket(sock, {"seq": 2, "id": "y", "code": "print(2)", "timeout_s": 10})
+        reply = protocol.read_socket(sock)
+        assert (reply["seq"], reply["result"]["status"], reply["result"]["stdout"]) == (2, "ok", "2\n")
+
+
 def test_a_token_file_others_can_read_is_refused(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")

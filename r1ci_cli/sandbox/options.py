@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
+from r1ci_cli.records import MAX_TIMEOUT_S
 
 ISOLATION_MODES = ("auto", "zygote", "bwrap", "firejail", "none")
 # The order in which ``auto`` tries the modes: strongest and fastest first. ``none`` is never chosen by ``auto``.
@@ -50,8 +51,8 @@ class SandboxOptions:
         for name in ("workers", "memory_mb", "max_output_bytes", "max_processes", "scratch_mb", "max_open_files"):
             if getattr(self, name) < 1:
                 raise R1ciError(f"sandbox option {name} must be at least 1, got {getattr(self, name)}")
-        if not self.timeout_s > 0:
-            raise R1ciError(f"sandbox timeout must be positive, got {self.timeout_s}")
+        if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+            raise R1ciError(f"sandbox timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} s, got {self.timeout_s}")
 
     @property
     def in_flight(self) -> int:

@@ -239,12 +239,19 @@ class SandboxPool:
 
     # --- the public API --------------------------------------------------------------------------------------
     def submit(self, code: str, timeout_s: float | None = None, request_id: str = "") -> Future[ExecResult]:
-        """Queue one execution; the future always resolves to an ExecResult."""
+        """Queue one execution; the future always resolves to an ExecResult (a bad request to its own
+        ``sandbox_error``). ``timeout_s`` ``None`` takes the pool's default."""
         future: Future[ExecResult] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the sandbox pool is closed")
-            self._queue.put((code, float(timeout_s or self.opts.timeout_s), request_id, future))
+            timeout = self.opts.timeout_s if timeout_s is None else timeout_s
+            problem = protocol.request_problem(code, timeout)
+            if problem or not isinstance(request_id, str):
+                future.set_result(sandbox_error(str(request_id), "r1ci sandbox: bad request: "
+                                                + (problem or "the request id must be a string")))
+            else:
+                self._queue.put((code, float(timeout), request_id, future))
         return future
 
     def run(self, code: str, timeout_s: float | None = None, request_id: str = "") -> ExecResult:

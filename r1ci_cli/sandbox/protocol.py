@@ -7,6 +7,7 @@ accepts, so a broken or hostile peer cannot make it allocate without limit.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import struct
@@ -111,3 +112,16 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -
 def write_socket(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(encode(message))
 
+
+def request_problem(code: Any, timeout_s: Any) -> str:
+    """What is wrong with a request's fields ("" if nothing): checked wherever a request enters (pool, service,
+    worker), so a bad one becomes one typed error instead of a crash."""
+    from r1ci_cli.records import MAX_TIMEOUT_S
+
+    if not isinstance(code, str):
+        return f"code must be a string, got {type(code).__name__}"
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
+        return f"timeout_s must be a number of seconds, got {type(timeout_s).__name__}"
+    if not (math.isfinite(timeout_s) and 0 < timeout_s <= MAX_TIMEOUT_S):
+        return f"timeout_s must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {timeout_s!r}"
+    return ""

@@ -6,8 +6,9 @@ frame must be ``{"token": …}`` (compared in constant time), at most ``MAX_HELL
 ``HANDSHAKE_TIMEOUT_S``; anything else is answered with an error frame and closed, and at most
 ``MAX_CONNECTIONS`` connections (authenticated or not) are open at once. After that, each
 ``{"seq", "id", "code", "timeout_s"}`` frame gets one ``{"seq", "result"}`` frame (results can arrive out of
-order; the client puts them back in order). A client whose connection breaks resolves its pending requests as
-``sandbox_error`` and reconnects on the next submit. The token file must be readable by its owner only.
+order; the client puts them back in order); a frame with a bad field gets a ``sandbox_error`` result of its
+own. A client whose connection breaks resolves its pending requests as ``sandbox_error`` and reconnects on the
+next submit. The token file must be readable by its owner only.
 """
 
 from __future__ import annotations
@@ -157,11 +158,18 @@ class SandboxServer:
 
     def _submit(self, conn: socket.socket, send_lock: threading.Lock, message: dict[str, Any]) -> None:
         seq = message.get("seq")
+        request_id = message.get("id", "")
+        problem = protocol.request_problem(message.get("code"), message.get("timeout_s", self.pool.opts.timeout_s))
+        if not isinstance(request_id, str):
+            problem = problem or "the request id must be a string"
+        future: Future[ExecResult]
         try:
-            future = self.pool.submit(str(message["code"]), message.get("timeout_s"), str(message.get("id", "")))
-        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            if problem:
+                raise ValueError(f"bad request: {problem}")
+            future = self.pool.submit(message["code"], message.get("timeout_s"), request_id)
+        except (RuntimeError, ValueError) as err:
             future = Future()
-            future.set_result(sandbox_error(str(message.get("id", "")), f"r1ci sandbox service: {err}"))
+            future.set_result(sandbox_error(str(request_id), f"r1ci sandbox service: {err}"))
 
         def reply(done: Future[ExecResult]) -> None:
             with send_lock:
@@ -257,13 +265,18 @@ class SandboxClient:
                 except (OSError, R1ciError) as err:
                     future.set_result(sandbox_error(request_id, f"r1ci sandbox: {err}"))
                     return future
+            timeout = self.opts.timeout_s if timeout_s is None else timeout_s
+            problem = protocol.request_problem(code, timeout)
+            if problem or not isinstance(request_id, str):
+                future.set_result(sandbox_error(str(request_id), "r1ci sandbox: bad request: "
+                                                + (problem or "the request id must be a string")))
+                return future
             seq = next(self._seq)
             self._pending[seq] = future
             self._ids[seq] = request_id
             sock = self._sock
             try:
-                protocol.write_socket(sock, {"seq": seq, "id": request_id, "code": code,
-                                             "timeout_s": float(timeout_s or self.opts.timeout_s)})
+                protocol.write_socket(sock, {"seq": seq, "id": request_id, "code": code, "timeout_s": timeout})
             except OSError:
                 pass  # the reader thread sees the broken connection and fails what is pending
         return future
