@@ -90,7 +90,8 @@ def bwrap_runner() -> Callable[[str], None]:
     argv[-1] = json.dumps({**json.loads(argv[-1]), "ready_fd": None})
 
     def run(code: str) -> None:
-        _check(subprocess.run(argv, input=code.encode(), capture_output=True, timeout=TIMEOUT_S, cwd="/"))
+        _check(subprocess.run(argv, input=isolation.runner_stdin(code.encode()), capture_output=True,
+                              timeout=TIMEOUT_S, cwd="/"))
     return run
 
 

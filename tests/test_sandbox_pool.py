@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -210,3 +212,22 @@ def test_allowlisted_directories_under_tmp_survive_the_scratch_tmpfs(mode):
         assert res.stdout.split() == ["visible", "False", "ok"]
     finally:
         shutil.rmtree(outside, ignore_errors=True)
+
+
+# --- tracebacks are the interpreter's own -------------------------------------------------------------------------
+def _python_c(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120, cwd="/tmp")
+
+
+@pytest.mark.parametrize("code", [
+    "import sys\nsys.setrecursionlimit(100_000)\ndef f(n):\n    return f(n + 1)\nf(0)",
+    "import sys\nsys.excepthook = lambda *exc: print('hook', exc[0].__name__)\nraise ValueError('x')",
+    "def f():\n    raise KeyError('k')\ntry:\n    f()\nexcept KeyError as err:\n    raise RuntimeError('wrapped') from err",
+], ids=["deep-recursion", "excepthook", "chained"])
+def test_uncaught_exceptions_print_as_python_c_prints_them(pool, code):
+    """The interpreter's own printing (sys.excepthook): a 10^5-deep traceback is cut to its last 1000 entries, as
+    outside the sandbox, instead of being formatted frame by frame in pure Python."""
+    plain = _python_c(code)
+    res = pool.run(code, timeout_s=60)
+    assert (res.status, res.exit_code) == ("error" if plain.returncode else "ok", plain.returncode), res
+    assert (res.stdout, res.stderr) == (plain.stdout, plain.stderr)

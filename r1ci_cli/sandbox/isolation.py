@@ -24,7 +24,13 @@ import sys
 from r1ci_cli.sandbox import runner
 from r1ci_cli.sandbox.layout import Layout
 
-RUNNER_SOURCE = open(runner.__file__, encoding="utf-8").read()
+RUNNER_SOURCE = open(runner.__file__, encoding="utf-8").read().encode()
+# What ``python -c`` runs in the exec modes: it reads the runner's source from stdin (length first) and runs it;
+# the runner then reads the code from the rest of stdin. (firejail caps each argument at 4 kB.)
+BOOTSTRAP = ("import os\nsize = int.from_bytes(os.read(0, 4), 'big')\nsource = b''\n"
+             "while len(source) < size:\n    chunk = os.read(0, size - len(source))\n    if not chunk:\n"
+             "        raise SystemExit('r1ci sandbox: the runner did not arrive')\n    source += chunk\n"
+             "exec(compile(source, '<r1ci runner>', 'exec'))\n")
 READY_FD = 3
 # /run stays: firejail keeps its own state there and fails when it is blacklisted.
 SENSITIVE_DIRS = ("/home", "/root", "/mnt", "/media", "/opt", "/var", "/boot", "/work", "/dev/shm", "/run/user")
@@ -117,4 +123,9 @@ def hidden_paths(caller_cwd: str) -> tuple[str, ...]:
 def _runner_argv(layout: Layout, uid: int, gid: int, limits: dict[str, int], executable: str) -> list[str]:
     config = {"sys_path": list(layout.sys_path), "limits": limits, "uid": uid, "gid": gid, "cwd": "/tmp",
               "ready_fd": READY_FD}
-    return [executable, "-I", "-S", "-c", RUNNER_SOURCE, json.dumps(config)]
+    return [executable, "-I", "-S", "-c", BOOTSTRAP, json.dumps(config)]
+
+
+def runner_stdin(code: bytes) -> bytes:
+    """What the exec modes write to the sandboxed interpreter's stdin: the runner (see ``BOOTSTRAP``), the code."""
+    return len(RUNNER_SOURCE).to_bytes(4, "big") + RUNNER_SOURCE + code

@@ -3,8 +3,8 @@
 This module imports only the standard library and must stay self-contained: the ``bwrap`` and ``firejail``
 modes pass its source to ``python -I -S -c`` inside a sandbox where the r1ci package is not visible, and
 the zygote mode calls ``run_code`` in the forked child. Untrusted code runs as ``__main__`` in a fresh module
-with ``sys.argv == ['-c']``; an uncaught exception prints its traceback (without this runner's frame) and
-exits 1, ``SystemExit`` exits with its code, exactly as ``python -c`` would.
+with ``sys.argv == ['-c']``; an uncaught exception goes to ``sys.excepthook`` (the interpreter's own printing,
+without this runner's frame) and exits 1, ``SystemExit`` exits with its code, exactly as ``python -c`` would.
 """
 
 import json
@@ -51,10 +51,27 @@ def _exit_status(exc):
     return 1
 
 
+def _print_uncaught(exc):
+    """What ``python -c`` does with an uncaught exception: ``sys.excepthook``, the C printer by default."""
+    exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    hook = getattr(sys, "excepthook", None)
+    try:
+        if hook is None:
+            raise RuntimeError("lost sys.excepthook")
+        hook(type(exc), exc, exc.__traceback__)
+    except BaseException as hook_error:  # noqa: BLE001 - as the interpreter does
+        try:
+            sys.stderr.write("Error in sys.excepthook:\n")
+            sys.__excepthook__(type(hook_error), hook_error, hook_error.__traceback__)
+            sys.stderr.write("\nOriginal exception was:\n")
+            sys.__excepthook__(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            pass
+
+
 def run_code(code):
     """Run ``code`` as ``__main__``, flush, and leave the process with ``os._exit`` (never returns)."""
     import atexit
-    import traceback
     import types
 
     main = types.ModuleType("__main__")
@@ -67,10 +84,7 @@ def run_code(code):
     except SystemExit as exc:
         status = _exit_status(exc)
     except BaseException as exc:  # noqa: BLE001 - this is the interpreter's own top level
-        try:
-            traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-        except BaseException:
-            pass
+        _print_uncaught(exc)
         status = 1
     try:
         threading = sys.modules.get("threading")

@@ -111,7 +111,7 @@ class Worker:
                 stdin_fd, stdin_data = None, b""
             else:
                 pid, out_r, err_r, ready_r, stdin_fd = self._spawn_exec(mode, limits_)
-                stdin_data = code.encode("utf-8", "surrogatepass")
+                stdin_data = isolation.runner_stdin(code.encode("utf-8", "surrogatepass"))
         except OSError as err:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
