@@ -75,3 +75,239 @@ def processes_named(prefix: str) -> list[int]:
             except OSError:
                 pass
     return pids
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# Sandboxed code that looks for byte strings by every means it has: the environment and command line of every
+# process it can see (after PR_SET_DUMPABLE, which makes its own /proc files readable), every readable mapping of
+# its own memory through /proc/self/mem, and small files in the places a secret could be left. The needles never
+# appear in the code: each is sent as two random masks whose XOR it is, and rebuilt byte by byte into a buffer
+# whose address is then skipped (as is the one read buffer), so the scan cannot find its own copy. Two controls
+# prove that the scan works: a copy of a needle kept on purpose must be found in memory, and /proc/self/environ
+# must have been readable. Prints one JSON object.
+_SCAN = r'''
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+MASKS = __MASKS__
+needles = {}
+for name, (a, b) in MASKS.items():
+    a, b = bytes.fromhex(a), bytes.fromhex(b)
+    buf = bytearray(len(a))
+    for i in range(len(a)):
+        buf[i] = a[i] ^ b[i]
+    needles[name] = buf
+kept = bytearray(needles["control"])  # the positive control: this copy must be found in memory
+skip = {ctypes.addressof(ctypes.c_char.from_buffer(b)) for b in needles.values()}
+found = {name: [] for name in needles}
+def check(where, data, limit=None):
+    for name, needle in needles.items():
+        if data.find(needle, 0, limit if limit is not None else len(data)) >= 0 and where not in found[name]:
+            found[name].append(where)
+import sys
+PYTHON_DIRS = tuple(sorted({sys.base_prefix, sys.prefix, *(p for p in sys.path if p)}))
+files = 0
+readable = []
+for pid in [p for p in os.listdir("/proc") if p.isdigit()] + ["self"]:
+    for what in ("environ", "cmdline"):
+        try:
+            with open("/proc/%s/%s" % (pid, what), "rb") as handle:
+                check("/proc/%s/%s" % ("self" if pid == "self" else "N", what), handle.read())
+            if pid == "self":
+                readable.append(what)
+        except OSError:
+            pass
+for top in ("/tmp", "/dev/shm", "/run", "/var", "/srv", "/etc/r1ci", "/root", "/home", os.getcwd()):
+    for root, dirs, names in os.walk(top):
+        dirs[:] = [d for d in dirs if not os.path.join(root, d).startswith(PYTHON_DIRS)]
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                if os.path.isfile(path) and os.path.getsize(path) < (1 << 20) and files < 5000:
+                    files += 1
+                    with open(path, "rb") as handle:
+                        check("file " + path, handle.read())
+            except OSError:
+                pass
+chunk = bytearray(1 << 20)
+view = memoryview(chunk)
+low = ctypes.addressof(ctypes.c_char.from_buffer(chunk))
+overlap = max(len(n) for n in needles.values())
+mem = os.open("/proc/self/mem", os.O_RDONLY)
+scanned = 0
+with open("/proc/self/maps") as handle:
+    maps = handle.read().splitlines()
+for line in maps:
+    fields = line.split()
+    if fields[1][0] != "r" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+        continue
+    start, end = (int(x, 16) for x in fields[0].split("-"))
+    pos = start
+    while pos < end:
+        try:
+            got = os.preadv(mem, [view[: min(len(chunk), end - pos)]], pos)
+        except OSError:
+            break
+        if got <= 0:
+            break
+        scanned += got
+        for name, needle in needles.items():
+            at = chunk.find(needle, 0, got)
+            while at >= 0:
+                address = pos + at
+                if address not in skip and not low <= address < low + len(chunk):
+                    if "memory" not in found[name]:
+                        found[name].append("memory")
+                    break
+                at = chunk.find(needle, at + 1, got)
+        if pos + got >= end:
+            break
+        pos += max(got - overlap, 1)
+print(json.dumps({"found": found, "scanned_bytes": scanned, "files": files, "readable": readable}))
+'''
+
+
+def scan_code(targets: dict[str, str]) -> str:
+    """The scan program for ``targets`` (name -> string to look for) plus the ``control`` needle."""
+    import secrets
+
+    masks = {}
+    for name, value in {**targets, "control": "r1ci-control-" + secrets.token_hex(16)}.items():
+        raw = value.encode()
+        key = secrets.token_bytes(len(raw))
+        masks[name] = (key.hex(), bytes(x ^ y for x, y in zip(raw, key)).hex())
+    return _SCAN.replace("__MASKS__", repr(masks))
+
+
+def check_scan(result, targets: tuple[str, ...]) -> None:
+    """Assert that the scan ran (controls found) and found none of ``targets``."""
+    import json
+
+    assert result.status == "ok", result
+    report = json.loads(result.stdout)
+    assert report["found"]["control"] == ["memory"], report
+    assert "environ" in report["readable"], report
+    assert report["scanned_bytes"] > 1 << 20, report
+    for name in targets:
+        assert report["found"][name] == [], (name, report)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServedSandbox:
+    """``exec-sandbox --serve`` in a subprocess (its own environment) and a connected client; for ``with``."""
+
+    def __init__(self, tmp_path, env: dict[str, str] | None = None, args: tuple[str, ...] = ("--workers", "1")):
+        import secrets
+        import subprocess
+        import sys
+        import time
+
+        from r1ci_cli.sandbox.service import SandboxClient
+
+        self.token = secrets.token_hex(16)
+        token_file = tmp_path / "token"
+        token_file.write_text(self.token + "\n")
+        token_file.chmod(0o600)
+        port = free_port()
+        self.address = f"127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "r1ci_cli", "exec-sandbox", *args, "--serve", self.address,
+                                      "--token-file", str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 120
+        self.client = None
+        while self.client is None:
+            try:
+                self.client = SandboxClient(self.address, token=self.token)
+            except (R1ciError, OSError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("the sandbox service did not start: "
+                                       + self.proc.stderr.read().decode(errors="replace")[-2000:])
+                time.sleep(0.2)
+
+    def connect(self):
+        from r1ci_cli.sandbox.service import SandboxClient
+
+        return SandboxClient(self.address, token=self.token)
+
+    def close(self) -> None:
+        import signal
+
+        if self.client is not None:
+            self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.communicate(timeout=60)
+
+    def __enter__(self) -> "ServedSandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ServicePool:
+    """A pool behind an in-process ``SandboxServer``, used through a ``SandboxClient``: the suites' service mode.
+
+    ``worker_pids`` are the served pool's, so the tests that look at workers work unchanged.
+    """
+
+    isolation = "service"
+
+    def __init__(self, isolation: str = "auto", **overrides):
+        import secrets
+        import threading
+
+        from r1ci_cli.sandbox.service import SandboxClient, SandboxServer
+
+        self.pool = open_pool_or_skip(isolation, **overrides)
+        token = secrets.token_hex(16)
+        self.server = SandboxServer(self.pool, ("127.0.0.1", 0), token)
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        self.client = SandboxClient(f"{self.server.address[0]}:{self.server.address[1]}", token=token,
+                                    opts=self.pool.opts)
+        self.opts = self.pool.opts
+
+    @property
+    def worker_pids(self):
+        return self.pool.worker_pids
+
+    def submit(self, *args, **kwargs):
+        return self.client.submit(*args, **kwargs)
+
+    def run(self, *args, **kwargs):
+        return self.client.run(*args, **kwargs)
+
+    def map(self, requests):
+        return self.client.map(requests)
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.close()
+        self._thread.join(10)
+        self.pool.close()
+
+    def __enter__(self) -> "ServicePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,7 +1,8 @@
 """``SandboxPool``: a thread-safe pool of pre-forked sandbox workers, the in-process face of the sandbox.
 
 Each of ``opts.workers`` slots owns one worker process (``worker.py``, started by exec so that a threaded
-caller such as the rollout loop is never forked) and one thread that feeds it requests from a shared queue.
+caller such as the rollout loop is never forked, from an environment reduced to ``WORKER_ENV``: no secret of
+this process reaches a worker) and one thread that feeds it requests from a shared queue.
 ``submit`` returns a ``Future[ExecResult]``; every outcome is an ``ExecResult`` — a broken worker yields
 ``sandbox_error`` and is replaced, it never raises into the caller. The pool's own deadline per request is the
 request's timeout plus ``GRACE_S``, after which the worker is killed and replaced, so a wedged worker cannot
@@ -35,6 +36,9 @@ log = logging.getLogger("r1ci.sandbox")
 
 GRACE_S = 10.0
 START_TIMEOUT_S = 120.0
+# The only variables a worker inherits (with PYTHONPATH extended to this package): nothing that could be a secret.
+WORKER_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "PYTHONPATH", "PYTHONHOME",
+              "LD_LIBRARY_PATH")
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _SERIAL = itertools.count()
 
@@ -60,7 +64,7 @@ class _Slot:
         self.name = f"r1ci-sandbox-{os.getpid()}-{self.index}-{next(_SERIAL)}"
         config = json.dumps({"options": self.opts.to_json(), "mode": mode, "slot": self.name,
                              "caller_cwd": os.getcwd()})
-        env = dict(os.environ)
+        env = {name: value for name, value in os.environ.items() if name in WORKER_ENV}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen(
