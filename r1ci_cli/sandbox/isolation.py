@@ -35,6 +35,8 @@ READY_FD = 3
 # /run stays: firejail keeps its own state there and fails when it is blacklisted.
 SENSITIVE_DIRS = ("/home", "/root", "/mnt", "/media", "/opt", "/var", "/boot", "/work", "/dev/shm", "/run/user")
 FIREJAIL_MOUNT_BASE = "/srv/r1ci-sandbox"
+# Mounted over /proc files in the bwrap mode (zygote.MASKED_PROC in the zygote's).
+MASKED_PROC = ("/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list", "/proc/sched_debug")
 
 
 def bwrap_argv(layout: Layout, uid: int, gid: int, scratch_mb: int, limits: dict[str, int]) -> list[str]:
@@ -57,7 +59,11 @@ def bwrap_argv(layout: Layout, uid: int, gid: int, scratch_mb: int, limits: dict
         argv += ["--ro-bind", path, path]
     for link, dest in layout.symlinks:
         argv += ["--symlink", dest, link]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--"]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    for path in MASKED_PROC:
+        if os.path.exists(path):
+            argv += ["--ro-bind", "/dev/null", path]
+    argv += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--"]
     return argv + _runner_argv(layout, uid, gid, limits, layout.executable)
 
 

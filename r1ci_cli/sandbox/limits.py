@@ -80,9 +80,9 @@ class CgroupSlot:
                 pass
         return sorted(found)
 
-    def kill_all(self, wait_s: float = 2.0) -> int:
-        """SIGKILL whatever is still in the slot and wait until it is empty; returns how many were found."""
-        first = self.pids()
+    def kill_all(self, wait_s: float = 2.0, keep: tuple[int, ...] = ()) -> int:
+        """SIGKILL whatever is still in the slot but ``keep`` and wait until it is gone; returns how many."""
+        first = [pid for pid in self.pids() if pid not in keep]
         deadline = time.monotonic() + wait_s
         pids = first
         while pids and time.monotonic() < deadline:
@@ -92,7 +92,7 @@ class CgroupSlot:
                 except ProcessLookupError:
                     pass
             time.sleep(0.002)
-            pids = self.pids()
+            pids = [pid for pid in self.pids() if pid not in keep]
         return len(first)
 
     def remove(self) -> None:
@@ -138,7 +138,8 @@ def open_slot(name: str, memory_mb: int, max_processes: int) -> CgroupSlot:
     # memsw must be set after the plain limit (the kernel keeps memsw >= limit); it stops swapping past the limit.
     memory = _make("memory", name, {"memory.limit_in_bytes": limit, "memory.memsw.limit_in_bytes": limit,
                                     "memory.swappiness": "0"})
-    pids = _make("pids", name, {"pids.max": str(max_processes)})
+    # One more than a request may start: the zygote lives in the slot too (see zygote.py).
+    pids = _make("pids", name, {"pids.max": str(max_processes + 1)})
     fds = tuple(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                 for d in (memory, pids) if d is not None)
     return CgroupSlot(memory, pids, fds)
@@ -150,16 +151,22 @@ def join_slot(slot: CgroupSlot) -> None:
         os.write(fd, b"0")
 
 
-def request_rlimits(timeout_s: float, memory_mb: int, scratch_mb: int, max_open_files: int, max_processes: int,
-                    slot: CgroupSlot, base_vm_bytes: int) -> dict[str, int]:
-    """The rlimits of one request. CPU time gets one second past the wall-clock timeout as a backstop."""
-    limits = {"RLIMIT_CPU": int(math.ceil(timeout_s)) + 1, "RLIMIT_CORE": 0,
-              "RLIMIT_FSIZE": scratch_mb * 1024 * 1024, "RLIMIT_NOFILE": max_open_files}
+def static_rlimits(memory_mb: int, scratch_mb: int, max_open_files: int, max_processes: int, slot: CgroupSlot,
+                   base_vm_bytes: int) -> dict[str, int]:
+    """The rlimits every request of a worker gets, whatever its timeout (a pre-forked child sets them early)."""
+    limits = {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": scratch_mb * 1024 * 1024, "RLIMIT_NOFILE": max_open_files}
     if not slot.has_pids:
         limits["RLIMIT_NPROC"] = max_processes
     if not slot.has_memory:
         limits["RLIMIT_AS"] = base_vm_bytes + memory_mb * 1024 * 1024
     return limits
+
+
+def request_rlimits(timeout_s: float, memory_mb: int, scratch_mb: int, max_open_files: int, max_processes: int,
+                    slot: CgroupSlot, base_vm_bytes: int) -> dict[str, int]:
+    """The rlimits of one request. CPU time gets one second past the wall-clock timeout as a backstop."""
+    return {"RLIMIT_CPU": int(math.ceil(timeout_s)) + 1,
+            **static_rlimits(memory_mb, scratch_mb, max_open_files, max_processes, slot, base_vm_bytes)}
 
 
 def virtual_memory_bytes() -> int:

@@ -42,6 +42,8 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_prctl_ptr = ctypes.CDLL(_libc._name, use_errno=True).prctl  # a second handle: prctl with a string argument
+_prctl_ptr.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 
 
@@ -94,3 +96,89 @@ def drop_bounding_set() -> None:
             if ctypes.get_errno() == 22:  # EINVAL: past the last capability this kernel knows
                 return
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+_libc.waitpid.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.waitid.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_int]
+P_PID, WEXITED, WNOWAIT = 1, 4, 0x01000000
+
+
+def wait_exited(pid: int) -> None:
+    """Block until child ``pid`` has exited, leaving it unreaped and its status unread (``waitid`` with
+    ``WNOWAIT`` and no ``siginfo``)."""
+    while _libc.waitid(P_PID, pid, None, WEXITED | WNOWAIT) != 0:
+        if ctypes.get_errno() != 4:  # EINTR
+            return
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def reap_children() -> int:
+    """Reap every exited child without reading its status (``waitpid`` with a NULL status pointer)."""
+    reaped = 0
+    while _libc.waitpid(-1, None, os.WNOHANG) > 0:
+        reaped += 1
+    return reaped
+
+
+def exit_status_of_zombie(pid: int) -> tuple[int, float] | None:
+    """``(wait status, CPU seconds)`` of an exited, not yet reaped process, from ``/proc/<pid>/stat``.
+
+    The worker reads its requests' children this way because their parent (the zygote) must not.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] != b"Z" or len(fields) < 50:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[49]), sum(int(x) for x in fields[11:15]) / ticks
+
+
+MADV_COLLAPSE = 25
+_HUGE = 2 << 20
+
+
+def collapse_anonymous_memory() -> int:
+    """Back this process's anonymous memory with 2 MB pages where the kernel can (MADV_COLLAPSE, Linux ≥ 6.1).
+
+    A process forked from this one then copies one page-table entry per 2 MB instead of 512, and its exit frees
+    them as cheaply: the zygote calls it once after the preload. Best effort; returns the bytes collapsed.
+    """
+    collapsed = 0
+    try:
+        with open("/proc/self/maps") as handle:
+            maps = handle.read().splitlines()
+    except OSError:
+        return 0
+    for line in maps:
+        fields = line.split()
+        if not fields[1].startswith("rw") or (len(fields) > 5 and fields[5] != "[heap]"):
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        start, end = (low + _HUGE - 1) & ~(_HUGE - 1), high & ~(_HUGE - 1)
+        if end <= start:
+            continue
+        # MADV_COLLAPSE alone (no MADV_HUGEPAGE): later faults in these ranges, in the zygote's children above
+        # all, must stay 4 kB pages, or each would zero a whole 2 MB page.
+        if _libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
+            collapsed += end - start
+    return collapsed
+
+
+def set_process_name(name: str) -> None:
+    """Name this process (``comm``, at most 15 bytes) so that ``ps`` and ``perf`` tell it apart."""
+    _prctl_ptr(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
+_pylibc = ctypes.PyDLL(_libc._name, use_errno=True)  # calls that keep the GIL
+
+
+def raw_fork() -> int:
+    """``fork()`` of the C library, without the interpreter's own before/after-fork work (see zygote.py)."""
+    pid = _pylibc.fork()
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"fork: {os.strerror(err)}")
+    return pid

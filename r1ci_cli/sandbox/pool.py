@@ -2,11 +2,15 @@
 
 Each of ``opts.workers`` slots owns one worker process (``worker.py``, started by exec so that a threaded
 caller such as the rollout loop is never forked, from an environment reduced to ``WORKER_ENV``: no secret of
-this process reaches a worker) and one thread that feeds it requests from a shared queue.
-``submit`` returns a ``Future[ExecResult]``; every outcome is an ``ExecResult`` — a broken worker yields
-``sandbox_error`` and is replaced, it never raises into the caller. The pool's own deadline per request is the
-request's timeout plus ``GRACE_S``, after which the worker is killed and replaced, so a wedged worker cannot
-hang a run. Only starting the pool raises (``R1ciError``) — when no requested isolation works on this host.
+this process reaches a worker) and one thread that feeds it requests from a shared queue. ``submit`` returns a
+``Future[ExecResult]``; every outcome is an ``ExecResult`` — a bad request (``protocol.request_problem``) is a
+``sandbox_error`` of its own, and a broken worker yields ``sandbox_error`` and is replaced; nothing raises into
+the caller. The pool's own deadline per request is the request's timeout plus ``GRACE_S``, after which the
+worker is killed and replaced, so a wedged worker cannot hang a run. A worker is also retired (and the log
+says why) after ``RETIRE_AFTER_ERRORS`` sandbox errors in a row, or when its health check fails: a deep one
+(including a test request) after each sandbox error, a cheap one (descriptors, zygote, cgroups) every
+``HEALTH_EVERY`` requests. Only starting the pool raises (``R1ciError``) — when no requested isolation works on
+this host.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ log = logging.getLogger("r1ci.sandbox")
 
 GRACE_S = 10.0
 START_TIMEOUT_S = 120.0
+RETIRE_AFTER_ERRORS = 3
+HEALTH_EVERY = 1000
+HEALTH_TIMEOUT_S = 60.0
 # The only variables a worker inherits (with PYTHONPATH extended to this package): nothing that could be a secret.
 WORKER_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "PYTHONPATH", "PYTHONHOME",
               "LD_LIBRARY_PATH")
@@ -59,11 +66,14 @@ class _Slot:
         self.opts, self.index = opts, index
         self.proc: subprocess.Popen[bytes] | None = None
         self.name = ""
+        self.errors_in_a_row = 0
+        self.served = 0
 
     def start(self, mode: str) -> dict[str, Any]:
         self.name = f"r1ci-sandbox-{os.getpid()}-{self.index}-{next(_SERIAL)}"
         config = json.dumps({"options": self.opts.to_json(), "mode": mode, "slot": self.name,
                              "caller_cwd": os.getcwd()})
+        self.errors_in_a_row = self.served = 0
         env = {name: value for name, value in os.environ.items() if name in WORKER_ENV}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -87,14 +97,25 @@ class _Slot:
         return self.proc is not None and self.proc.poll() is None
 
     def call(self, code: str, timeout_s: float) -> dict[str, Any]:
+        return self._ask({"code": code, "timeout_s": timeout_s}, timeout_s + GRACE_S)
+
+    def health(self, deep: bool) -> str:
+        """Why the worker should be retired ("" when it is healthy)."""
+        try:
+            reply = self._ask({"op": "health", "deep": deep}, HEALTH_TIMEOUT_S)
+        except _WorkerGone as err:
+            return str(err)
+        return "" if reply.get("healthy") else str(reply.get("reason", "unhealthy"))
+
+    def _ask(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         if not self.alive():
             raise _WorkerGone("the sandbox worker is not running")
         assert self.proc is not None and self.proc.stdin is not None
         try:
-            protocol.write_fd(self.proc.stdin.fileno(), {"code": code, "timeout_s": timeout_s})
+            protocol.write_fd(self.proc.stdin.fileno(), message)
         except OSError as err:
             raise _WorkerGone(f"the sandbox worker went away ({err})") from None
-        return self._read(timeout_s + GRACE_S)
+        return self._read(timeout_s)
 
     def _read(self, timeout_s: float) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdout is not None
@@ -221,18 +242,36 @@ class SandboxPool:
             if not slot.alive():
                 self._restart(slot)
             reply = slot.call(code, timeout_s)
-            return ExecResult(id=request_id, status=reply["status"], exit_code=reply["exit_code"],
-                              stdout=reply["stdout"], stderr=reply["stderr"], wall_ms=float(reply["wall_ms"]),
-                              truncated=bool(reply["truncated"]))
+            result = ExecResult(id=request_id, status=reply["status"], exit_code=reply["exit_code"],
+                                stdout=reply["stdout"], stderr=reply["stderr"], wall_ms=float(reply["wall_ms"]),
+                                truncated=bool(reply["truncated"]))
         except (_WorkerGone, OSError, KeyError, R1ciError) as err:
             log.warning("sandbox request %s: %s", request_id, err)
             result = sandbox_error(request_id, f"r1ci sandbox: {err}", (time.monotonic() - start) * 1000.0)
-            if not self._closed:
-                try:
-                    self._restart(slot)
-                except (R1ciError, OSError) as restart_err:
-                    log.error("could not replace sandbox worker %d: %s", slot.index, restart_err)
+            self._retire(slot, str(err))
             return result
+        self._check(slot, result.status == "sandbox_error")
+        return result
+
+    def _check(self, slot: _Slot, failed: bool) -> None:
+        """Count the slot's sandbox errors in a row and check its health; retire it if it is broken."""
+        slot.served += 1
+        slot.errors_in_a_row = slot.errors_in_a_row + 1 if failed else 0
+        if slot.errors_in_a_row >= RETIRE_AFTER_ERRORS:
+            self._retire(slot, f"{slot.errors_in_a_row} sandbox errors in a row")
+        elif failed or slot.served % HEALTH_EVERY == 0:
+            reason = slot.health(deep=failed)
+            if reason:
+                self._retire(slot, f"its health check failed: {reason}")
+
+    def _retire(self, slot: _Slot, why: str) -> None:
+        if self._closed:
+            return
+        log.warning("sandbox worker %d (pid %s) retired: %s; starting a fresh one", slot.index, slot.pid, why)
+        try:
+            self._restart(slot)
+        except (R1ciError, OSError) as err:
+            log.error("could not replace sandbox worker %d: %s", slot.index, err)
 
     def _restart(self, slot: _Slot) -> None:
         slot.stop()

@@ -1,30 +1,87 @@
-"""The last step inside the sandbox: limits, privilege drop, then the untrusted code, like ``python -c``.
+"""The last step inside the sandbox: limits, keyring, privilege drop, syscall filter, then the code, like ``python -c``.
 
 This module imports only the standard library and must stay self-contained: the ``bwrap`` and ``firejail``
 modes pass its source to ``python -I -S -c`` inside a sandbox where the r1ci package is not visible, and
-the zygote mode calls ``run_code`` in the forked child. Untrusted code runs as ``__main__`` in a fresh module
+the zygote mode calls these functions in the forked child. Untrusted code runs as ``__main__`` in a fresh module
 with ``sys.argv == ['-c']``; an uncaught exception goes to ``sys.excepthook`` (the interpreter's own printing,
 without this runner's frame) and exits 1, ``SystemExit`` exits with its code, exactly as ``python -c`` would.
+
+The syscall filter (``install_seccomp``) answers ``EPERM`` to the kernel keyring (``add_key``, ``keyctl``,
+``request_key``: the keyrings of a uid are shared by all its processes and outlive them), to namespaces and
+mounts (``unshare``, ``setns``, ``clone`` with a namespace flag, the mount family; ``clone3`` gets ``ENOSYS`` so
+that the C library falls back to ``clone``), to ``ptrace`` and cross-process memory access, to ``bpf``,
+``perf_event_open``, ``userfaultfd``, ``io_uring`` and module/kexec loading, and to every call of a foreign
+ABI (32-bit and x32 on x86_64). Everything else is allowed.
 """
 
 import json
 import os
+import resource
+import struct
 import sys
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
        "LC_ALL": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+# What a request's pipe carries: the timeout as a big-endian double, then the code in UTF-8.
+REQUEST_HEADER = struct.Struct(">d")
+# What the child writes on its status pipe: READY once set up, then EXITED and its exit status as it leaves.
+READY, EXITED = b"R", b"X"
+EXIT_STATUS = struct.Struct(">i")
+
+_BLOCKED = ("add_key", "request_key", "keyctl", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
+            "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "ptrace",
+            "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
+            "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+            "delete_module", "open_by_handle_at", "name_to_handle_at")
+# Per machine: the AUDIT_ARCH value and the syscall numbers (x86_64: asm/unistd_64.h; aarch64: asm-generic).
+_SYSCALLS = {
+    "x86_64": (0xC000003E, dict(
+        add_key=248, request_key=249, keyctl=250, unshare=272, setns=308, mount=165, umount2=166, pivot_root=155,
+        chroot=161, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
+        mount_setattr=442, ptrace=101, process_vm_readv=310, process_vm_writev=311, bpf=321, perf_event_open=298,
+        userfaultfd=323, io_uring_setup=425, io_uring_enter=426, io_uring_register=427, kexec_load=246,
+        kexec_file_load=320, init_module=175, finit_module=313, delete_module=176, open_by_handle_at=304,
+        name_to_handle_at=303, clone=56, clone3=435)),
+    "aarch64": (0xC00000B7, dict(
+        add_key=217, request_key=218, keyctl=219, unshare=97, setns=268, mount=40, umount2=39, pivot_root=41,
+        chroot=51, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
+        mount_setattr=442, ptrace=117, process_vm_readv=270, process_vm_writev=271, bpf=280, perf_event_open=241,
+        userfaultfd=282, io_uring_setup=425, io_uring_enter=426, io_uring_register=427, kexec_load=104,
+        kexec_file_load=294, init_module=105, finit_module=273, delete_module=106, open_by_handle_at=265,
+        name_to_handle_at=264, clone=220, clone3=435)),
+}
+_CLONE_NEW_ANY = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET and CLONE_NEWTIME's bit
+
+
+_CACHE = {}
+
+
+def _libc():
+    """``(ctypes, libc)``; the C library through the process's own symbols (``find_library`` would run
+    ``ldconfig``, tens of milliseconds)."""
+    if "libc" not in _CACHE:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _CACHE["libc"] = (ctypes, libc)
+    return _CACHE["libc"]
 
 
 def set_limits(limits):
     """``limits`` maps ``RLIMIT_*`` names to a soft=hard value; each only ever lowers the current limit."""
-    import resource
     for name, value in limits.items():
         number = getattr(resource, name)
         _soft, hard = resource.getrlimit(number)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(number, (value, value))
+
+
+def cpu_limit(timeout_s):
+    """The CPU-time rlimit of a request: one second past its wall-clock timeout, as a backstop."""
+    return {"RLIMIT_CPU": int(-(-timeout_s // 1)) + 1}
 
 
 def drop_privileges(uid, gid):
@@ -36,6 +93,84 @@ def drop_privileges(uid, gid):
     os.setresuid(uid, uid, uid)
     if os.getuid() == 0 or os.geteuid() == 0:
         raise OSError("privilege drop failed")
+
+
+def no_new_privileges():
+    ctypes, libc = _libc()
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def fresh_session_keyring():
+    """Join a new, empty session keyring (KEYCTL_JOIN_SESSION_KEYRING with no name).
+
+    ``EPERM`` means a syscall filter already forbids the keyring (firejail's), which is as good.
+    """
+    arch = _SYSCALLS.get(os.uname().machine)
+    if arch is None:
+        raise OSError(f"no keyring call number known for {os.uname().machine}")
+    ctypes, libc = _libc()
+    if libc.syscall(ctypes.c_long(arch[1]["keyctl"]), ctypes.c_long(1), None) < 0 and ctypes.get_errno() != 1:
+        raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
+
+
+def seccomp_program(machine):
+    """The classic-BPF filter as ``(code, jt, jf, k)`` tuples, or ``None`` for a machine without a table."""
+    if machine not in _SYSCALLS:
+        return None
+    arch, numbers = _SYSCALLS[machine]
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm), (ld, 0, 0, 0)]
+    if machine == "x86_64":
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]  # the x32 ABI
+    for name in _BLOCKED:
+        prog += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, numbers["clone3"]), (ret, 0, 0, enosys)]
+    prog += [(jeq, 0, 3, numbers["clone"]), (ld, 0, 0, 16), (jset, 0, 1, _CLONE_NEW_ANY), (ret, 0, 0, eperm)]
+    return prog + [(ret, 0, 0, allow)]
+
+
+def _seccomp_fprog():
+    """The filter as a ``struct sock_fprog`` (built once; a zygote builds it before it forks its children)."""
+    if "fprog" not in _CACHE:
+        program = seccomp_program(os.uname().machine)
+        if program is None:
+            raise OSError(f"no syscall filter for {os.uname().machine}")
+        ctypes, _libc_ = _libc()
+        filters = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *insn) for insn in program))
+        fprog = ctypes.create_string_buffer(struct.pack("@HP", len(program), ctypes.addressof(filters)))
+        _CACHE["fprog"] = (fprog, filters)
+    return _CACHE["fprog"][0]
+
+
+def prepare():
+    """Do once what every child would do the same way (a zygote calls it before it forks them)."""
+    _libc()
+    _seccomp_fprog()
+
+
+def install_seccomp():
+    """Install ``seccomp_program`` for this process and all it starts (needs no-new-privs or CAP_SYS_ADMIN)."""
+    ctypes, libc = _libc()
+    fprog = _seccomp_fprog()
+    if libc.prctl(22, 2, ctypes.c_void_p(ctypes.addressof(fprog)), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+
+
+def read_request(fd):
+    """Read ``(timeout_s, code)`` from ``fd`` until end of file; ``None`` if it ended without a request."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if len(data) < REQUEST_HEADER.size:
+        return None
+    (timeout_s,) = REQUEST_HEADER.unpack_from(data)
+    return timeout_s, data[REQUEST_HEADER.size:].decode("utf-8", "surrogatepass")
 
 
 def _exit_status(exc):
@@ -69,8 +204,12 @@ def _print_uncaught(exc):
             pass
 
 
-def run_code(code):
-    """Run ``code`` as ``__main__``, flush, and leave the process with ``os._exit`` (never returns)."""
+def run_code(code, status_fd=None):
+    """Run ``code`` as ``__main__``, flush, and leave with ``os._exit`` (never returns).
+
+    With ``status_fd``, stdout and stderr are closed and the exit status is written there first, so the worker
+    has the result without waiting for the kernel to tear this process down.
+    """
     import atexit
     import types
 
@@ -100,33 +239,48 @@ def run_code(code):
             stream.flush()
         except BaseException:
             pass
+    if status_fd is not None:
+        try:
+            os.close(1)
+            os.close(2)
+            os.write(status_fd, EXITED + EXIT_STATUS.pack(status))
+        except OSError:
+            pass
     os._exit(status)
 
 
 def boot_main():
     """Entry point of the exec modes: ``python -I -S -c <this source> JSON`` with the code on stdin."""
     config = json.loads(sys.argv[1])
-    chunks = []
-    while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    code = b"".join(chunks).decode("utf-8")
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    sys.path[:] = config["sys_path"]
-    set_limits(config["limits"])
-    drop_privileges(config["uid"], config["gid"])
-    os.chdir(config["cwd"])
-    os.environ.clear()
-    os.environ.update(ENV)
-    os.environ["HOME"] = os.environ["TMPDIR"] = config["cwd"]
     ready = config.get("ready_fd")
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = b"".join(chunks).decode("utf-8", "surrogatepass")
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        sys.path[:] = config["sys_path"]
+        set_limits(config["limits"])
+        fresh_session_keyring()
+        no_new_privileges()
+        drop_privileges(config["uid"], config["gid"])
+        install_seccomp()
+        os.chdir(config["cwd"])
+        os.environ.clear()
+        os.environ.update(ENV)
+        os.environ["HOME"] = os.environ["TMPDIR"] = config["cwd"]
+    except Exception as err:
+        sys.stderr.write(f"r1ci sandbox setup failed: {err}\n")
+        sys.stderr.flush()
+        os._exit(121)
     if ready is not None:
         # Tells the worker that the sandbox came up; closed so the untrusted code cannot use it.
-        os.write(ready, b"R")
+        os.write(ready, READY)
         os.close(ready)
     run_code(code)
 
