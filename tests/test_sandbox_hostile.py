@@ -196,6 +196,104 @@ def test_runs_as_an_unprivileged_uid(pool):
     assert res.stdout.split() == [str(want.sandbox_uid)] * 2 + [str(want.sandbox_gid)] * 2 + ["[]"], res.stdout
 
 
+def test_no_new_privileges_capabilities_or_unfiltered_syscalls(pool):
+    res = run(pool, "print(open('/proc/self/status').read())")
+    assert res.status == "ok", res
+    status = dict(line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+    assert status["NoNewPrivs"].strip() == "1", status
+    assert status["Seccomp"].strip() == "2", status
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, status
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/su"), reason="no /usr/bin/su")
+def test_a_setuid_binary_does_not_raise_privileges(pool):
+    res = run(pool, """
+        import subprocess, time
+        su = subprocess.Popen(["/usr/bin/su", "root", "-c", "id -u"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and open(f"/proc/{su.pid}/comm").read().strip() != "su":
+            time.sleep(0.01)
+        time.sleep(0.2)  # su is waiting for a password on its stdin now
+        print(open(f"/proc/{su.pid}/comm").read().strip())
+        print([line.split()[1:] for line in open(f"/proc/{su.pid}/status") if line.startswith("Uid:")][0])
+        su.kill()
+        su.wait()
+    """)
+    assert res.status == "ok", res
+    comm, uids = res.stdout.splitlines()[:2]
+    assert comm == "su", res
+    assert "'0'" not in uids, res  # real, effective, saved and filesystem uid all stay unprivileged
+
+
+def test_host_unix_sockets_under_run_are_unreachable(pool):
+    if not os.access("/run", os.W_OK):
+        pytest.skip("/run is not writable here")
+    path = f"/run/r1ci-test-{os.getpid()}-{secrets.token_hex(3)}.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    os.chmod(path, 0o777)
+    listener.listen(1)
+    listener.settimeout(0.2)
+    try:
+        res = run(pool, f"""
+            import socket
+            client = socket.socket(socket.AF_UNIX)
+            try:
+                client.connect({path!r})
+                print("connected")
+            except OSError as err:
+                print("blocked", err.errno)
+        """)
+        assert res.status == "ok", res
+        assert res.stdout.startswith("blocked"), res
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    finally:
+        listener.close()
+        os.unlink(path)
+
+
+# What the sandbox may show at its top level: the system directories, its own /dev, /proc and /tmp, and the way to
+# the interpreter (checked by test_private_dirs_show_nothing_but_the_way_to_the_interpreter).
+_VISIBLE_TOP = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "dev", "proc", "tmp"}
+
+
+def _interpreter_tops() -> set[str]:
+    import sys
+
+    return {os.path.realpath(p).strip("/").split("/")[0] for p in (sys.base_prefix, *sys.path) if p}
+
+
+def test_sys_and_other_host_paths_are_hidden(pool):
+    """Every other top-level host path, /run and /sys included, is absent or shows nothing: no readable file,
+    no socket, at any depth (firejail, a denylist, leaves blacklisted names visible but empty)."""
+    from r1ci_cli.sandbox.isolation import FIREJAIL_MOUNT_BASE
+
+    hidden = sorted(set(os.listdir("/")) - _VISIBLE_TOP - _interpreter_tops()) + ["run"]
+    assert "sys" in hidden
+    res = run(pool, f"""
+        import os, stat
+        def shown(path, depth=0):
+            if path in ({FIREJAIL_MOUNT_BASE!r}, "/run/firejail"):
+                return []  # firejail's own: the interpreter mounts, and this sandbox's runtime files
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISDIR(mode):
+                    names = os.listdir(path)
+                    return [] if depth > 3 else [x for n in names for x in shown(os.path.join(path, n), depth + 1)]
+                if stat.S_ISREG(mode):
+                    with open(path, "rb") as handle:
+                        return [path] if handle.read(1) else []
+                return [path] if stat.S_ISSOCK(mode) else []  # a symlink's target is checked on its own
+            except OSError:
+                return []
+        print([x for name in {hidden!r} for x in shown("/" + name)])
+    """)
+    assert res.status == "ok", res
+    assert res.stdout.strip() == "[]", res
+
+
 @pytest.mark.parametrize("target", ["/x", "/usr/x", "/etc/x", "/var/tmp/x", "SITE/x", "PROJECT/x", "HOME/x"])
 def test_cannot_write_outside_scratch(pool, target):
     import numpy

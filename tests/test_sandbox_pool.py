@@ -231,3 +231,20 @@ def test_uncaught_exceptions_print_as_python_c_prints_them(pool, code):
     res = pool.run(code, timeout_s=60)
     assert (res.status, res.exit_code) == ("error" if plain.returncode else "ok", plain.returncode), res
     assert (res.stdout, res.stderr) == (plain.stdout, plain.stderr)
+
+
+# --- firejail never runs without its sandbox --------------------------------------------------------------------
+def test_firejail_inside_a_pid_namespace_is_refused_in_one_line():
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("firejail") or not shutil.which("unshare"):
+        pytest.skip("needs root, firejail and unshare")
+    script = ("from r1ci_cli.errors import R1ciError\nfrom r1ci_cli.sandbox import SandboxOptions, SandboxPool\n"
+              "try:\n    SandboxPool(SandboxOptions(workers=1, preload=(), isolation='firejail')).close()\n"
+              "    print('started')\nexcept R1ciError as err:\n    print('refused:', err)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", script],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
+    assert proc.stdout.startswith("refused:"), proc.stdout + proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1
+    assert "PID namespace" in proc.stdout, proc.stdout

@@ -249,11 +249,20 @@ def run_code(code, status_fd=None):
     os._exit(status)
 
 
+def _check_isolated(outside):
+    """Refuse to run in the worker's own PID or network namespace: the wrapper did not isolate this process."""
+    for kind, seen in outside.items():
+        if os.readlink(f"/proc/self/ns/{kind}") == seen:
+            raise OSError(f"the code would run in the host's {kind} namespace: the sandbox wrapper did not isolate "
+                          "it (firejail runs programs without a sandbox inside a PID namespace)")
+
+
 def boot_main():
     """Entry point of the exec modes: ``python -I -S -c <this source> JSON`` with the code on stdin."""
     config = json.loads(sys.argv[1])
     ready = config.get("ready_fd")
     try:
+        _check_isolated(config.get("outside_ns", {}))
         chunks = []
         while True:
             chunk = os.read(0, 1 << 16)

@@ -69,6 +69,7 @@ class Worker:
         self.base_vm = limits.virtual_memory_bytes()
         self.lifeline = os.pipe()
         self.caller_cwd = caller_cwd
+        self.outside_ns = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("pid", "net")}
         self.mode = "none"
         self.armed: ArmedChild | None = None
         self.current: ArmedChild | None = None
@@ -259,10 +260,10 @@ class Worker:
                                          self.opts.max_open_files, self.opts.max_processes, self.slot, self.base_vm)
         if mode == "bwrap":
             argv = isolation.bwrap_argv(self.layout, self.opts.sandbox_uid, self.opts.sandbox_gid,
-                                        self.opts.scratch_mb, limits_)
+                                        self.opts.scratch_mb, limits_, self.outside_ns)
         else:
             argv = isolation.firejail_argv(self.layout, self.opts.sandbox_uid, self.opts.sandbox_gid, limits_,
-                                           isolation.hidden_paths(self.caller_cwd))
+                                           isolation.hidden_paths(self.caller_cwd), self.outside_ns)
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
