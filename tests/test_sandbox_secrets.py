@@ -1,12 +1,18 @@
 """What sandboxed code must never find: the parent's secrets, another request's code or output, keys left in the
-kernel keyring. Each runs in every isolated mode and through the service."""
+kernel keyring, and the service's token. Each runs in every isolated mode and through the service."""
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 from sandbox_helpers import ISOLATED_MODES, ServedSandbox, check_scan, open_pool_or_skip, scan_code
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture
@@ -100,3 +106,47 @@ def test_nothing_in_the_keyring_outlives_the_pool():
         later = pool.run(_keyring_code(tag))
     assert later.status == "ok", later
     assert payload not in later.stdout and tag not in later.stdout, later
+
+
+# --- the service's token --------------------------------------------------------------------------------------
+def readme_token_path() -> str:
+    """The token file the README's example gives ``exec-sandbox --serve``."""
+    match = re.search(r"exec-sandbox --serve \S+ --token-file (\S+)", README.read_text())
+    assert match, "the README shows no --serve example with --token-file"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def readme_token():
+    """A token at the README's path, mode 600 (a file already there is used as it is, never touched)."""
+    path = Path(readme_token_path())
+    if path.exists():
+        yield path
+        return
+    if os.geteuid() != 0:
+        pytest.skip(f"creating {path} needs root")
+    made = [p for p in [*reversed(path.parents)] if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, secrets.token_hex(16).encode())
+    os.close(fd)
+    try:
+        yield path
+    finally:
+        path.unlink()
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
+def test_the_readme_token_path_is_unreadable_inside(mode, readme_token):
+    assert readme_token.stat().st_mode & 0o077 == 0, "the README must tell users to make the token mode 600"
+    code = (f"import os\npath = {str(readme_token)!r}\nprint(os.path.exists(os.path.dirname(path)))\n"
+            "try:\n    open(path).read()\n    print('read')\nexcept OSError as err:\n    print('denied', err.errno)")
+    with open_pool_or_skip(mode, workers=1, preload=()) as pool:
+        res = pool.run(code)
+    assert res.status == "ok", res
+    visible, outcome = res.stdout.splitlines()
+    assert outcome.startswith("denied"), res
+    if mode != "firejail":  # firejail is a denylist: the directory is there, blacklisted
+        assert visible == "False", res
