@@ -222,7 +222,8 @@ def _python_c(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("code", [
     "import sys\nsys.setrecursionlimit(100_000)\ndef f(n):\n    return f(n + 1)\nf(0)",
     "import sys\nsys.excepthook = lambda *exc: print('hook', exc[0].__name__)\nraise ValueError('x')",
-    "def f():\n    raise KeyError('k')\ntry:\n    f()\nexcept KeyError as err:\n    raise RuntimeError('wrapped') from err",
+    "def f():\n    raise KeyError('k')\ntry:\n    f()\nexcept KeyError as err:\n"
+    "    raise RuntimeError('wrapped') from err",
 ], ids=["deep-recursion", "excepthook", "chained"])
 def test_uncaught_exceptions_print_as_python_c_prints_them(pool, code):
     """The interpreter's own printing (sys.excepthook): a 10^5-deep traceback is cut to its last 1000 entries, as

@@ -45,6 +45,7 @@ class CgroupSlot:
     memory_dir: str | None
     pids_dir: str | None
     procs_fds: tuple[int, ...]
+    _oom_fd: int = -1
 
     @property
     def has_memory(self) -> bool:
@@ -59,10 +60,12 @@ class CgroupSlot:
         if self.memory_dir is None:
             return 0
         try:
-            with open(os.path.join(self.memory_dir, "memory.oom_control")) as handle:
-                for line in handle:
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
+            if self._oom_fd < 0:  # kept open: read twice per request
+                path = os.path.join(self.memory_dir, "memory.oom_control")
+                self._oom_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            for line in os.pread(self._oom_fd, 4096, 0).decode().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
             with open(os.path.join(self.memory_dir, "memory.failcnt")) as handle:
                 return int(handle.read())
         except (OSError, ValueError):
@@ -97,7 +100,7 @@ class CgroupSlot:
 
     def remove(self) -> None:
         self.kill_all()
-        for fd in self.procs_fds:
+        for fd in (*self.procs_fds, self._oom_fd):
             try:
                 os.close(fd)
             except OSError:

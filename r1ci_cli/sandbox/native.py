@@ -99,17 +99,12 @@ def drop_bounding_set() -> None:
 
 
 _libc.waitpid.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
-_libc.waitid.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_int]
-P_PID, WEXITED, WNOWAIT = 1, 4, 0x01000000
-
-
-def wait_exited(pid: int) -> None:
-    """Block until child ``pid`` has exited, leaving it unreaped and its status unread (``waitid`` with
-    ``WNOWAIT`` and no ``siginfo``)."""
-    while _libc.waitid(P_PID, pid, None, WEXITED | WNOWAIT) != 0:
-        if ctypes.get_errno() != 4:  # EINTR
-            return
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def reap(pid: int) -> None:
+    """Reap child ``pid`` without reading its status (``waitpid`` with a NULL status pointer)."""
+    _libc.waitpid(pid, None, 0)
 
 
 def reap_children() -> int:

@@ -52,7 +52,8 @@ class SandboxOptions:
             if getattr(self, name) < 1:
                 raise R1ciError(f"sandbox option {name} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
-            raise R1ciError(f"sandbox timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} s, got {self.timeout_s}")
+            raise R1ciError(f"sandbox timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} s, "
+                            f"got {self.timeout_s}")
 
     @property
     def in_flight(self) -> int:

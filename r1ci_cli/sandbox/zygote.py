@@ -39,10 +39,10 @@ Per child (``_child``):
 1. the zygote ``unshare(CLONE_NEWPID)``s and forks, so the child is PID 1 of a new PID namespace; the zygote
    then ``setns`` back. When the child exits, the kernel kills everything else in that namespace — a
    ``setsid()`` double-forked grandchild included;
-2. the child (born in the slot's cgroups) gives up the zygote's OOM immunity, starts a new session, reseeds
-   ``random`` and ``numpy.random``, ``setns``es into the shared network, UTS and template mount namespaces,
-   and unshares a private copy of the mount namespace and a fresh IPC namespace; it mounts a fresh ``/proc``
-   (its keyring and kernel-internal files masked) and an empty tmpfs scratch at ``/tmp``;
+2. the child, born in the slot's cgroups and the shared network, UTS and template mount namespaces (the
+   zygote lives in them), starts a new session, reseeds ``random`` and ``numpy.random``, unshares a private
+   copy of the mount namespace and a fresh IPC namespace, mounts a fresh ``/proc`` (its keyring files
+   masked) and an empty tmpfs scratch at ``/tmp``, and gives up the zygote's OOM immunity;
 3. it sets rlimits, joins a fresh session keyring, switches to the unprivileged uid/gid with no supplementary
    groups (which clears every capability), sets no-new-privs and a parent-death signal, installs the syscall
    filter (``runner.install_seccomp``), closes every other descriptor and says ``READY``;
@@ -230,8 +230,9 @@ def _zygote_main(sock: socket.socket, spec: ChildSpec, slot: CgroupSlot, lifelin
     native.set_process_name("r1ci-zygote")
     try:
         _write("/proc/self/oom_score_adj", "-1000")
+        immune = True
     except OSError:  # no CAP_SYS_RESOURCE: the OOM killer still prefers a request, whose memory is larger
-        pass
+        immune = False
     join_slot(slot)
     namespaces: Namespaces | None = None
     broken = b""
@@ -242,6 +243,7 @@ def _zygote_main(sock: socket.socket, spec: ChildSpec, slot: CgroupSlot, lifelin
             broken = f"could not build the sandbox namespaces: {err}".encode()
     runner.prepare()
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    masked = tuple(path for path in MASKED_PROC if os.path.exists(path))
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -250,19 +252,36 @@ def _zygote_main(sock: socket.socket, spec: ChildSpec, slot: CgroupSlot, lifelin
     sys.path[:] = list(spec.layout.sys_path)
     streams = _standard_streams()
     # Private 2 MB pages of our own (the worker's are shared with it, and any write here would split them):
-    # a child's fork then copies one entry per 2 MB. They stay whole because this loop writes to memory only
-    # while no child shares it — after a fork it waits for that child's exit before it touches anything else.
+    # a child's fork then copies one entry per 2 MB. The few this loop writes to are split at the first fork
+    # (a write to a page a child shares); the rest stay whole.
     gc.collect()
     gc.freeze()
     native.collapse_anonymous_memory()
+    if namespaces is not None:
+        # Live in the shared network, UTS and template mount namespaces, so that every child is born there.
+        native.setns(namespaces.net, native.CLONE_NEWNET)
+        native.setns(namespaces.uts, native.CLONE_NEWUTS)
+        native.setns(namespaces.mnt, native.CLONE_NEWNS)  # also moves root and cwd to the template's root
+    setup = _Setup(spec, lifeline_fd, streams, masked, immune)
+    newest = 0  # the worker may still read this child's status from its zombie: never reaped before the next order
+    older: dict[int, int] = {}  # pidfd -> pid of earlier children, reaped (status unread) as soon as they exit
     while True:
+        readable = select.select([sock, *older], [], [])[0]
+        for fd in readable:
+            if fd in older:
+                native.reap(older.pop(fd))
+                os.close(fd)
+        if sock not in readable:
+            continue
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, 4096, 4)
         except OSError:
             return
         if not message:
             return
-        native.reap_children()  # the previous child, whose status the worker has read: never read here
+        if newest:
+            older[os.pidfd_open(newest)] = newest
+            newest = 0
         try:
             if broken:
                 reply = b"!" + broken
@@ -270,16 +289,14 @@ def _zygote_main(sock: socket.socket, spec: ChildSpec, slot: CgroupSlot, lifelin
                 reply = b"!expected 4 descriptors"
             else:
                 scratch = os.fsdecode(message[1:]) or None
-                pid = _fork_child(spec, own_pidns, fds, lifeline_fd, namespaces, scratch, streams)
-                reply = b"%d" % pid
+                newest = _fork_child(setup, own_pidns, fds, scratch)
+                reply = b"%d" % newest
         except OSError as err:
-            pid, reply = 0, b"!" + str(err).encode()
+            reply = b"!" + str(err).encode()
         finally:
             for fd in fds:
                 os.close(fd)
         sock.send(reply)
-        if pid:
-            native.wait_exited(pid)
 
 
 def _standard_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
@@ -291,8 +308,20 @@ def _standard_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWr
                              line_buffering=True))
 
 
-def _fork_child(spec: ChildSpec, own_pidns: int, fds: list[int], lifeline_fd: int, namespaces: "Namespaces | None",
-                scratch: str | None, streams: tuple) -> int:  # pragma: no cover - zygote
+@dataclass(frozen=True)
+class _Setup:
+    """What a zygote hands each child: the spec, the lifeline, the standard streams, the /proc files to mask,
+    and whether the zygote gave itself OOM immunity (which the child must give up)."""
+
+    spec: ChildSpec
+    lifeline_fd: int
+    streams: tuple
+    masked: tuple[str, ...]
+    immune: bool
+
+
+def _fork_child(setup: _Setup, own_pidns: int, fds: list[int], scratch: str | None) -> int:  # pragma: no cover
+    spec = setup.spec
     unshared = False
     try:
         if spec.isolate:
@@ -307,7 +336,7 @@ def _fork_child(spec: ChildSpec, own_pidns: int, fds: list[int], lifeline_fd: in
             native.setns(own_pidns, native.CLONE_NEWPID)
         raise
     if pid == 0:
-        _child(spec, fds, lifeline_fd, namespaces, scratch, streams)
+        _child(setup, fds, scratch)
     if spec.isolate:
         # Only children forked from here on would enter a new namespace; undo that at once.
         native.setns(own_pidns, native.CLONE_NEWPID)
@@ -379,13 +408,9 @@ def _mount_template(layout: Layout) -> int:
         os.waitpid(pid, 0)
 
 
-def _child(spec: ChildSpec, fds: list[int], lifeline_fd: int, namespaces: Namespaces | None, scratch: str | None,
-           streams: tuple) -> None:  # pragma: no cover - forked child, leaves through os._exit
+def _child(setup: _Setup, fds: list[int], scratch: str | None) -> None:  # pragma: no cover - forked child
+    spec = setup.spec
     try:
-        try:
-            _write("/proc/self/oom_score_adj", "0")  # raising it again needs no privilege
-        except OSError:
-            pass
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
         request_fd, out_w, err_w, status_w = high
         os.dup2(out_w, 1)
@@ -395,17 +420,18 @@ def _child(spec: ChildSpec, fds: list[int], lifeline_fd: int, namespaces: Namesp
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        sys.stdin, sys.stdout, sys.stderr = streams
-        sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+        sys.stdin, sys.stdout, sys.stderr = setup.streams
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = setup.streams
         os.setsid()
         _reseed()
         if spec.isolate:
-            assert namespaces is not None
-            _enter_root(spec, namespaces)
+            _enter_root(spec, setup.masked)
             cwd = "/tmp"
         else:
             cwd = scratch or "/tmp"
             os.environ["HOME"] = os.environ["TMPDIR"] = cwd
+        if setup.immune:
+            _write("/proc/self/oom_score_adj", "0")  # raising it again needs no privilege
         runner.set_limits(spec.limits)
         runner.fresh_session_keyring()
         if spec.isolate:
@@ -413,7 +439,7 @@ def _child(spec: ChildSpec, fds: list[int], lifeline_fd: int, namespaces: Namesp
             runner.drop_privileges(spec.uid, spec.gid)
         # Set after the uid change (which clears it): the request dies if its zygote dies.
         native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if _worker_gone(lifeline_fd):
+        if _worker_gone(setup.lifeline_fd):
             os._exit(SETUP_FAILED)
         os.chdir(cwd)
         if spec.isolate:
@@ -488,18 +514,14 @@ def _build_template(layout: Layout) -> None:  # pragma: no cover - forked helper
     native.mount(None, "/", None, native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY)
 
 
-def _enter_root(spec: ChildSpec, namespaces: Namespaces) -> None:  # pragma: no cover - forked child
-    """Join the shared namespaces, take a private copy of the template root, mount /proc and a fresh scratch."""
-    native.setns(namespaces.net, native.CLONE_NEWNET)
-    native.setns(namespaces.uts, native.CLONE_NEWUTS)
-    native.setns(namespaces.mnt, native.CLONE_NEWNS)  # also moves root and cwd to the template's root
+def _enter_root(spec: ChildSpec, masked: tuple[str, ...]) -> None:  # pragma: no cover - forked child
+    """Take a private copy of the template root (the zygote lives in it), mount /proc and a fresh scratch."""
     # The copy is private (the template's mounts are), so nothing mounted below reaches the template.
     native.unshare(native.CLONE_NEWNS | native.CLONE_NEWIPC)
     os.chdir("/")
     native.mount("proc", "/proc", "proc", native.MS_NOSUID | native.MS_NODEV | native.MS_NOEXEC)
-    for path in MASKED_PROC:
-        if os.path.exists(path):
-            native.mount("/dev/null", path, None, native.MS_BIND)
+    for path in masked:
+        native.mount("/dev/null", path, None, native.MS_BIND)
     # Allowlisted directories under /tmp (a venv or checkout there) would vanish under the scratch tmpfs:
     # hold them by O_PATH fds, mount the scratch, then bind them back read-only at the same paths.
     under_tmp = [path for path in spec.layout.ro_dirs if path.startswith("/tmp/")]
