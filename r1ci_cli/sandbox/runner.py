@@ -29,28 +29,25 @@ REQUEST_HEADER = struct.Struct(">d")
 READY, EXITED = b"R", b"X"
 EXIT_STATUS = struct.Struct(">i")
 
-_BLOCKED = ("add_key", "request_key", "keyctl", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-            "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "ptrace",
-            "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
-            "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-            "delete_module", "open_by_handle_at", "name_to_handle_at")
-# Per machine: the AUDIT_ARCH value and the syscall numbers (x86_64: asm/unistd_64.h; aarch64: asm-generic).
-_SYSCALLS = {
-    "x86_64": (0xC000003E, dict(
-        add_key=248, request_key=249, keyctl=250, unshare=272, setns=308, mount=165, umount2=166, pivot_root=155,
-        chroot=161, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
-        mount_setattr=442, ptrace=101, process_vm_readv=310, process_vm_writev=311, bpf=321, perf_event_open=298,
-        userfaultfd=323, io_uring_setup=425, io_uring_enter=426, io_uring_register=427, kexec_load=246,
-        kexec_file_load=320, init_module=175, finit_module=313, delete_module=176, open_by_handle_at=304,
-        name_to_handle_at=303, clone=56, clone3=435)),
-    "aarch64": (0xC00000B7, dict(
-        add_key=217, request_key=218, keyctl=219, unshare=97, setns=268, mount=40, umount2=39, pivot_root=41,
-        chroot=51, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
-        mount_setattr=442, ptrace=117, process_vm_readv=270, process_vm_writev=271, bpf=280, perf_event_open=241,
-        userfaultfd=282, io_uring_setup=425, io_uring_enter=426, io_uring_register=427, kexec_load=104,
-        kexec_file_load=294, init_module=105, finit_module=273, delete_module=106, open_by_handle_at=265,
-        name_to_handle_at=264, clone=220, clone3=435)),
+# Syscall numbers per machine (x86_64: asm/unistd_64.h; aarch64: asm-generic/unistd.h); the first group is
+# refused, clone is checked for namespace flags, clone3 gets ENOSYS.
+_MACHINES = ("x86_64", "aarch64")
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_NUMBERS = {
+    "add_key": (248, 217), "request_key": (249, 218), "keyctl": (250, 219), "unshare": (272, 97),
+    "setns": (308, 268), "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51),
+    "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431),
+    "fsmount": (432, 432), "fspick": (433, 433), "mount_setattr": (442, 442), "ptrace": (101, 117),
+    "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "bpf": (321, 280),
+    "perf_event_open": (298, 241), "userfaultfd": (323, 282), "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426), "io_uring_register": (427, 427), "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294), "init_module": (175, 105), "finit_module": (313, 273),
+    "delete_module": (176, 106), "open_by_handle_at": (304, 265), "name_to_handle_at": (303, 264),
 }
+_CLONE = {"clone": (56, 220), "clone3": (435, 435)}
+_SYSCALLS = {machine: (_AUDIT_ARCH[machine], {name: numbers[i] for name, numbers in {**_NUMBERS, **_CLONE}.items()})
+             for i, machine in enumerate(_MACHINES)}
+_BLOCKED = tuple(_NUMBERS)
 _CLONE_NEW_ANY = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET and CLONE_NEWTIME's bit
 
 
