@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -33,6 +34,17 @@ def open_pool_or_skip(isolation: str, **overrides) -> SandboxPool:
     except R1ciError as err:
         _UNAVAILABLE[isolation] = f"isolation {isolation} is not available here: {err}"
         pytest.skip(_UNAVAILABLE[isolation])
+
+
+class LogRecords(logging.Handler):
+    """Collects the messages logged while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def descendants(pid: int) -> list[int]:
@@ -78,14 +90,22 @@ def processes_named(prefix: str) -> list[int]:
 
 
 def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """How many descriptors ``pid`` has open (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except FileNotFoundError:
+        return 0
 
 
 def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    """``pid``'s resident memory in kB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from sandbox_helpers import (ISOLATED_MODES, OUTPUT_CAP, ServicePool, descendants, open_pool_or_skip, process_state,
-                             processes_named)
+                             processes_named, rss_kb)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SUITE_MODES = (*ISOLATED_MODES, "service")
@@ -59,24 +59,29 @@ def run(pool, code: str, timeout_s: float | None = None):
 def test_tcp_connect_to_host_loopback_fails(pool):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
     try:
-        res = run(pool, f"""
-            import socket
-            try:
-                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
-                print("connected")
-            except OSError as err:
-                print("blocked", type(err).__name__)
-        """)
-        assert res.status == "ok", res
-        assert res.stdout.startswith("blocked"), res
-        with pytest.raises(socket.timeout):
-            listener.accept()
+        _assert_unreachable(pool, listener, f"socket.create_connection(('127.0.0.1', {listener.getsockname()[1]}), "
+                                            "timeout=2).close()")
     finally:
         listener.close()
+
+
+def _assert_unreachable(pool, listener: socket.socket, connect: str) -> None:
+    """Sandboxed code that runs ``connect`` fails, and ``listener`` (bound here) sees no connection."""
+    listener.listen(1)
+    listener.settimeout(0.2)
+    res = run(pool, f"""
+        import socket
+        try:
+            {connect}
+            print("connected")
+        except OSError as err:
+            print("blocked", type(err).__name__)
+    """)
+    assert res.status == "ok", res
+    assert res.stdout.startswith("blocked"), res
+    with pytest.raises(socket.timeout):
+        listener.accept()
 
 
 def test_only_an_isolated_loopback_is_visible(pool):
@@ -205,6 +210,27 @@ def test_no_new_privileges_capabilities_or_unfiltered_syscalls(pool):
     assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, status
 
 
+def test_the_syscall_filter_refuses_what_a_sandbox_has_no_use_for(pool):
+    """A user namespace, the keyring and ptrace answer EPERM; threads and subprocesses still work (clone3 is
+    refused with ENOSYS, so the C library falls back to clone)."""
+    res = run(pool, """
+        import ctypes, platform, subprocess, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        keyctl, ptrace = {"x86_64": (250, 101), "aarch64": (219, 117)}[platform.machine()]
+        def errno(result):
+            return ctypes.get_errno() if result == -1 else result
+        print(errno(libc.unshare(0x10000000)), errno(libc.syscall(keyctl, 0, -3, 0)),
+              errno(libc.syscall(ptrace, 0, 0, 0, 0)))
+        box = []
+        thread = threading.Thread(target=box.append, args=(1,))
+        thread.start()
+        thread.join()
+        print(box, subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
+    """)
+    assert res.status == "ok", res
+    assert res.stdout.split("\n")[:2] == ["1 1 1", "[1] child"], res
+
+
 @pytest.mark.skipif(not os.path.exists("/usr/bin/su"), reason="no /usr/bin/su")
 def test_a_setuid_binary_does_not_raise_privileges(pool):
     res = run(pool, """
@@ -233,22 +259,8 @@ def test_host_unix_sockets_under_run_are_unreachable(pool):
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     os.chmod(path, 0o777)
-    listener.listen(1)
-    listener.settimeout(0.2)
     try:
-        res = run(pool, f"""
-            import socket
-            client = socket.socket(socket.AF_UNIX)
-            try:
-                client.connect({path!r})
-                print("connected")
-            except OSError as err:
-                print("blocked", err.errno)
-        """)
-        assert res.status == "ok", res
-        assert res.stdout.startswith("blocked"), res
-        with pytest.raises(socket.timeout):
-            listener.accept()
+        _assert_unreachable(pool, listener, f"socket.socket(socket.AF_UNIX).connect({path!r})")
     finally:
         listener.close()
         os.unlink(path)
@@ -414,16 +426,8 @@ def test_timeout_within_one_second(any_pool, code):
     assert res.wall_ms < (1.5 + 1.0) * 1000
 
 
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def test_100mb_of_output_is_cut_with_bounded_memory(any_pool):
-    before = {pid: _rss_kb(pid) for pid in [os.getpid(), *any_pool.worker_pids]}
+    before = {pid: rss_kb(pid) for pid in [os.getpid(), *any_pool.worker_pids]}
     res = run(any_pool, """
         import sys
         chunk = "x" * (1 << 20)
@@ -434,7 +438,7 @@ def test_100mb_of_output_is_cut_with_bounded_memory(any_pool):
     assert res.truncated
     assert len(res.stdout) <= OUTPUT_CAP
     for pid, rss in before.items():
-        assert _rss_kb(pid) - rss < 32 * 1024, f"process {pid} grew by {_rss_kb(pid) - rss} kB"
+        assert rss_kb(pid) - rss < 32 * 1024, f"process {pid} grew by {rss_kb(pid) - rss} kB"
 
 
 def test_failures_are_statuses_and_the_map_goes_on(any_pool):

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from sandbox_helpers import make_options, open_pool_or_skip
+from sandbox_helpers import LogRecords, make_options, open_pool_or_skip
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.records import ExecRequest, ExecResult
@@ -145,17 +145,8 @@ def test_without_preload_site_packages_stay_importable_read_only():
     assert res.stdout == "False\n"
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def test_none_mode_warns_loudly():
-    records = _Records()
+    records = LogRecords()
     logger = logging.getLogger("r1ci.sandbox")
     logger.addHandler(records)
     try:
