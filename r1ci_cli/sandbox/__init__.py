@@ -1,6 +1,7 @@
 """The sandbox: run untrusted model code with isolation, limits and typed outcomes, never in our process.
 
-``open_sandbox(None, opts)`` is a local ``SandboxPool`` (``pool.py``) of pre-forked workers (``worker.py``);
+``open_sandbox(None, opts)`` is a local ``SandboxPool`` (``pool.py``) of workers (``worker.py``), each with a
+zygote that forks every request's process ahead of the request (``zygote.py``);
 ``open_sandbox("HOST:PORT", opts, token)`` a client of a remote ``exec-sandbox --serve`` (``service.py``) with the
 same ``submit``/``run``/``map``/``close``. Every outcome is an ``ExecResult`` whose ``status`` says what
 happened (``ok``, ``error``, ``timeout``, ``oom``, ``output_limit``, ``sandbox_error``); nothing raises into the
@@ -12,10 +13,13 @@ and ``bwrap`` modes (``isolation.py``) the code sees a read-only allowlist of th
 (``layout.py``), writes only a private tmpfs, has no network but its own loopback, runs in its own PID
 namespace, and is bounded by a memory and pids cgroup, rlimits, a wall-clock timeout and an output cap
 (``limits.py``). As root the runner drops to an unprivileged uid with no groups and no capabilities
-(``runner.py``); unprivileged, ``bwrap`` keeps the caller's uid inside a user namespace. Not isolated: the
-kernel (no seccomp filter), what is world-readable in the allowlist, CPU share within the timeout, side
-channels; ``firejail`` is a denylist and ``none`` isolates nothing. The service checks a shared token but
-does not encrypt: a trusted cluster network only.
+(``runner.py``); unprivileged, ``bwrap`` keeps the caller's uid inside a user namespace. Every request gets a
+fresh session keyring and a seccomp filter that refuses the keyring, namespaces, mounts, ptrace, bpf and the
+like; it starts from memory that never held another request or a secret of the caller (workers get an
+allowlisted environment). Not isolated: the kernel (the filter is a denylist), what is world-readable in the
+allowlist, CPU share within the timeout, side channels; ``firejail`` is a denylist and ``none`` isolates
+nothing. The service checks a shared token, bounds unauthenticated connections, but does not encrypt: a
+trusted cluster network only.
 """
 
 from __future__ import annotations
