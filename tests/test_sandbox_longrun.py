@@ -122,9 +122,11 @@ def test_bwrap_500_requests_per_worker_under_a_non_reaping_pid1():
 
 # --- a worker that keeps failing is retired ---------------------------------------------------------------------
 def _break_cgroups(pool) -> list[str]:
-    """Break the workers on purpose: empty and remove their cgroups, so no request can join them."""
+    """Break this pool's workers on purpose: empty and remove their cgroups, so no request can join them (other
+    pools of this process, a session's shared one included, are left alone)."""
+    names = {slot.name for slot in pool._slots}
     dirs = [d for d in glob.glob(f"/sys/fs/cgroup/*/**/r1ci-sandbox-{os.getpid()}-*", recursive=True)
-            if os.path.isdir(d)]
+            if os.path.isdir(d) and os.path.basename(d) in names]
     if not dirs:
         pytest.skip("no sandbox cgroups on this host")
     for directory in dirs:
