@@ -10,6 +10,9 @@ never share a question, whatever seeds were used for either. By default a test-s
 ``eval`` and a train-split task from ``train``; ``--pool eval`` gives held-out instances of training
 tasks (the SFT and RL checks use them).
 
+A generator that raises is retried with the next attempt's seed (deterministic, like a pool miss); one that
+keeps raising (``MAX_GENERATOR_ERRORS`` times for one instance) has its task skipped with one log line.
+
 ``exclude`` (``--exclude FILE``) leaves out every instance whose question appears in one of the given Task
 files, and repeats of a question already written: the RL questions of a run are a second draw of the train
 pool minus every SFT question (PAPER.md keeps the two sets apart). Order is kept, so the output stays
@@ -35,6 +38,8 @@ log = logging.getLogger("r1ci.gen-tasks")
 
 POOLS = ("train", "eval")
 MAX_ATTEMPTS = 200
+# Exceptions from a generator on one instance's draws before the task is given up (skipped with one line).
+MAX_GENERATOR_ERRORS = 20
 
 
 @dataclass(frozen=True)
@@ -102,20 +107,50 @@ def _task_record(family: TaskFamily, instance: Instance, opts: GenOptions, pool:
     )
 
 
+class GeneratorFailed(R1ciError):
+    """A task's generator raised on ``MAX_GENERATOR_ERRORS`` draws of one instance: the task is skipped."""
+
+
+def _draw(family: TaskFamily, opts: GenOptions, pool: str, index: int, merged: Mapping[str, Any],
+          knobs: Mapping[str, Any]) -> tuple[Instance, int]:
+    """Instance ``index``: the first attempt whose draw succeeds and lands in ``pool``, and its item seed.
+
+    A generator that raises (Reasoning-Gym's ``maze`` does on some seeds) is retried with the next attempt's
+    seed, so the result stays a pure function of the flags. After ``MAX_GENERATOR_ERRORS`` exceptions the task
+    fails: ``GeneratorFailed`` (skipped by the caller), or, when the user's ``--difficulty`` knobs are set for
+    it, an error naming them (the knobs are the likely cause).
+    """
+    errors = 0
+    for attempt in range(MAX_ATTEMPTS):
+        rng = derive_rng(opts.seed, family.name, pool, index, attempt)
+        item_seed = rng.getrandbits(63)
+        try:
+            instance = family.generate(rng, merged)
+        except Exception as err:  # noqa: BLE001 - third-party generators raise anything on an unlucky draw
+            errors += 1
+            log.debug("%s: instance %d, attempt %d raised %s: %s", family.name, index, attempt,
+                      type(err).__name__, err)
+            if errors < MAX_GENERATOR_ERRORS:
+                continue
+            cause = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+            if knobs:
+                given = ", ".join(f"{family.name}.{k}={json.dumps(v)}" for k, v in knobs.items())
+                raise R1ciError(f"--difficulty {given}: the {family.name} generator fails with these knobs "
+                                f"({errors} draws of instance {index}; last: {cause})") from None
+            raise GeneratorFailed(f"the generator raised on {errors} draws of instance {index} "
+                                  f"(last: {cause})") from None
+        if in_pool(instance.question, pool):
+            return instance, item_seed
+    raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
+                    "(its instance space is too small at this difficulty)")
+
+
 def generate_family(family: TaskFamily, opts: GenOptions, pool: str, knobs: Mapping[str, Any]) -> Iterator[Task]:
-    """``opts.num_per_task`` instances of one generated family, in index order."""
+    """``opts.num_per_task`` instances of one generated family, in index order (``_draw``: retries)."""
     assert family.generate is not None
     merged = {**family.knobs, **knobs}
     for index in range(opts.num_per_task):
-        for attempt in range(MAX_ATTEMPTS):
-            rng = derive_rng(opts.seed, family.name, pool, index, attempt)
-            item_seed = rng.getrandbits(63)
-            instance = family.generate(rng, merged)
-            if in_pool(instance.question, pool):
-                break
-        else:
-            raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
-                            "(its instance space is too small at this difficulty)")
+        instance, item_seed = _draw(family, opts, pool, index, merged, knobs)
         yield _task_record(family, instance, opts, pool, index, item_seed, knobs)
 
 
@@ -177,7 +212,14 @@ def _generate(opts: GenOptions) -> Iterator[Task]:
     for family in chosen:
         pool = opts.pool if opts.pool != "auto" else ("eval" if split_of(family.name) == "test" else "train")
         if family.generate is not None and not (opts.from_data and family.load is not None):
-            yield from generate_family(family, opts, pool, overrides[family.name])
+            written = 0
+            try:
+                for task in generate_family(family, opts, pool, overrides[family.name]):
+                    written += 1
+                    yield task
+            except GeneratorFailed as err:
+                log.warning("skipping %s: %s%s", family.name, err,
+                            f"; its first {written} instances are written" if written else "")
             continue
         try:
             yield from load_family(family, opts, pool)

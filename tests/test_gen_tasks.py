@@ -1,0 +1,70 @@
+"""gen-tasks as a new user meets it: generators that raise, --difficulty mistakes, --list -v, --check naming
+the field that differs, and the SymBench originals' flags."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from r1ci_cli.cli import cli
+from r1ci_cli.errors import R1ciError
+from r1ci_cli.tasks import generate
+from r1ci_cli.tasks.generate import GenOptions
+from r1ci_cli.tasks.registry import Instance, TaskFamily
+
+
+def _family(name: str, fails) -> TaskFamily:
+    """A generated family whose generator raises when ``fails(rng's first draw, knobs)`` says so."""
+
+    def gen(rng: random.Random, knobs):
+        value = rng.randrange(10**9)
+        if fails(value, knobs):
+            raise RuntimeError(f"unlucky draw {value}")
+        return Instance(question=f"{name} question {value} {knobs.get('size')}", check={"answer": str(value)},
+                        answer=str(value))
+
+    return TaskFamily(name=name, source="bbh", verify=lambda inst, ans: ans == inst.answer,
+                      reference_program=lambda inst: f"print({inst.answer!r})", generate=gen, knobs={"size": 3})
+
+
+def _run(monkeypatch, chosen, **kw):
+    monkeypatch.setattr(generate, "chosen_families", lambda opts: chosen)
+    monkeypatch.setattr(generate, "split_of", lambda name: "train")
+    return list(generate.generate_tasks(GenOptions(sources=("bbh",), pool="train", seed=0, **kw)))
+
+
+def test_a_generator_that_raises_now_and_then_is_retried_with_the_next_attempt_seed(monkeypatch):
+    flaky = _family("flaky", lambda value, knobs: value % 3 == 0)
+    first = _run(monkeypatch, [flaky], num_per_task=30)
+    assert [t.extra["index"] for t in first] == list(range(30))
+    assert _run(monkeypatch, [flaky], num_per_task=30) == first  # the retries are seeded too
+
+
+def test_a_generator_that_always_raises_is_skipped_with_one_line(monkeypatch, caplog):
+    broken = _family("broken", lambda value, knobs: True)
+    fine = _family("fine", lambda value, knobs: False)
+    with caplog.at_level(logging.WARNING, logger="r1ci"):
+        tasks = _run(monkeypatch, [broken, fine], num_per_task=4)
+    assert [t.task for t in tasks] == ["fine"] * 4
+    lines = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("skipping broken:") and "RuntimeError" in lines[0]
+
+
+def test_a_generator_that_fails_only_with_the_users_knobs_is_an_error_naming_them(monkeypatch):
+    picky = _family("picky", lambda value, knobs: knobs.get("size") != 3)
+    with pytest.raises(R1ciError, match=r"--difficulty.*size.*picky"):
+        _run(monkeypatch, [picky], num_per_task=2, difficulty=("picky.size=4",))
+
+
+@pytest.mark.slow
+def test_maze_from_the_report_no_longer_stops_the_run():
+    """The README example died in Reasoning-Gym's maze generator (it raises on some seeds)."""
+    result = CliRunner().invoke(cli, ["gen-tasks", "-q", "--tasks", "maze", "--pool", "eval", "--num-per-task", "20"])
+    assert result.exit_code == 0, result.output
+    rows = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 20 and {r["task"] for r in rows} == {"maze"}
