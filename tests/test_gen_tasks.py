@@ -68,3 +68,32 @@ def test_maze_from_the_report_no_longer_stops_the_run():
     assert result.exit_code == 0, result.output
     rows = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 20 and {r["task"] for r in rows} == {"maze"}
+
+
+@pytest.mark.parametrize(("flag", "named"), [
+    ("game24.numbers=abc", "numbers"),
+    ("game24.number_range=7x", "number_range"),
+    ("logical_equation.unique=3", "unique"),
+])
+def test_a_difficulty_value_of_the_wrong_kind_is_one_line_naming_the_knob(flag, named):
+    result = CliRunner().invoke(cli, ["gen-tasks", "-q", "--tasks", "game24,logical_equation", "--num-per-task",
+                                      "2", "--difficulty", flag])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert named in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_difficulty_values_of_the_right_kind_still_work():
+    result = CliRunner().invoke(cli, ["gen-tasks", "-q", "--tasks", "game24", "--num-per-task", "2",
+                                      "--difficulty", "game24.numbers=[4, 5]", "--difficulty", "target=24.0"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_list_verbose_shows_each_tasks_knobs():
+    plain = CliRunner().invoke(cli, ["gen-tasks", "--list", "--tasks", "game24,maze"])
+    verbose = CliRunner().invoke(cli, ["gen-tasks", "--list", "-v", "--tasks", "game24,maze"])
+    assert plain.exit_code == 0 and verbose.exit_code == 0
+    assert "number_range" not in plain.stdout
+    assert "numbers=4" in verbose.stdout and "number_range=[1, 13]" in verbose.stdout
+    assert "min_dist=" in verbose.stdout  # a Reasoning-Gym config field

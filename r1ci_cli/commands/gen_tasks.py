@@ -40,7 +40,7 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
               help="Read the published SymBench instances from a CodeSteer checkout (dataset_gather/) instead "
                    "of generating; --tasks limits the tasks read.")
 @click.option("--list", "list_only", is_flag=True, help="Print the task table (source, split, generator, "
-              "reference kind, data needed) instead of generating.")
+              "reference kind, data needed) instead of generating; with -v also each task's knobs.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False), default=None,
               help="Regenerate with these flags and fail unless FILE (a frozen instance set) is identical.")
 @click.option("--exclude", multiple=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE",
@@ -81,7 +81,8 @@ def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, 
             sink.write_all(original_tasks(symbench_dir, names))
         return
     if list_only:
-        sys.stdout.write(generate.format_table(generate.list_rows(opts)))
+        verbose = bool(click.get_current_context().meta.get("r1ci_verbose"))
+        sys.stdout.write(generate.format_table(generate.list_rows(opts), knobs=verbose))
         return
     if check_file is not None:
         generate.check_frozen(check_file, opts)

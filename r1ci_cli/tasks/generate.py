@@ -85,8 +85,43 @@ def parse_difficulty(items: tuple[str, ...], chosen: list[TaskFamily]) -> dict[s
             where = f"task {task!r}" if dot else "any selected task"
             raise R1ciError(f"--difficulty {item!r}: {where} has no knob {knob!r} (see 'r1ci gen-tasks --list')")
         for family in targets:
+            problem = _kind_problem(value, family.knobs[knob])
+            if problem:
+                raise R1ciError(f"--difficulty {item!r}: {family.name}'s knob {knob!r} {problem} "
+                                f"(default {_show(family.knobs[knob])}; see 'r1ci gen-tasks --list -v')")
             overrides[family.name][knob] = value
     return overrides
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return None  # anything else (a config object, a date): the generator decides
+
+
+def _kind_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace a knob whose default is ``default`` (None when it can): the same kind, or,
+    for a scalar knob, a list of that kind (a range or choices sampled per instance)."""
+    want = _kind(default)
+    if want is None or _kind(value) == want:
+        return None
+    if want != "a list" and isinstance(value, list) and value and all(_kind(v) == want for v in value):
+        return None
+    alternatives = "" if want == "a list" else " or a list of them ([lo, hi])"
+    return f"takes {want}{alternatives}, got {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
 
 
 def _task_record(family: TaskFamily, instance: Instance, opts: GenOptions, pool: str, index: int,
@@ -247,12 +282,18 @@ def list_rows(opts: GenOptions) -> list[ListRow]:
     ]
 
 
-def format_table(rows: list[ListRow]) -> str:
+def format_table(rows: list[ListRow], knobs: bool = False) -> str:
+    """The ``--list`` table; with ``knobs`` (``--list -v``) each task's difficulty knobs and their defaults
+    follow its row, as ``--difficulty`` takes them."""
     header = ("task", "source", "split", "generator", "reference", "data needed")
     body = [(r.task + (" (slow)" if r.slow else ""), r.source, r.split, "yes" if r.generator else "no",
              r.reference, r.data) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header,)]
+    for row, cells in zip(rows, body):
+        lines.append("  ".join(str(x).ljust(w) for x, w in zip(cells, widths)).rstrip())
+        if knobs and row.knobs:
+            lines.append("    knobs: " + ", ".join(f"{k}={_show(v)}" for k, v in row.knobs.items()))
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
         counts.setdefault(r.source, {"train": 0, "test": 0})[r.split] += 1
