@@ -32,7 +32,8 @@ from r1ci_cli.errors import BadRecord
 SCHEMA_VERSION = 1
 
 EXEC_STATUSES = ("ok", "error", "timeout", "oom", "output_limit", "sandbox_error")
-FINISH_REASONS = ("answer", "max_calls", "max_tokens", "error")
+# answer: ended with a <<<…>>> answer; stop: ended without one; context: the model's context was full.
+FINISH_REASONS = ("answer", "stop", "max_calls", "max_tokens", "context", "error")
 TURN_ROLES = ("model", "exec")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

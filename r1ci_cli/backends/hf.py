@@ -8,9 +8,10 @@ Contract (see ``base.Generator``):
   ``--seed``, the trajectory id and the turn), so the random stream of a row does not depend on its
   neighbours; with the loop's fixed batch membership, the same seed gives the same trajectories on CPU.
   Temperature 0 is greedy. ``top_p`` < 1 keeps the smallest set of tokens whose probability reaches it.
-* A row stops at the token that completes a python fence or an ``<<<…>>>`` answer (``interaction.find_stop``),
-  at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept in ``ids``, dropped from
-  ``text``), or when its turn budget or the model's context length runs out.
+* A row stops at the token that completes a python fence (or, with ``stop_at_answer``, an ``<<<…>>>``
+  answer: ``interaction.find_stop``), at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept
+  in ``ids``, dropped from ``text``), or when its turn budget (``length``) or the model's context length
+  (``context``) runs out.
 * ``ids`` are the sampled ids; ``text`` is their decoding (never re-encoded).
 
 Not handled: removing finished rows from the batch mid-way (they keep decoding a pad token until the
@@ -137,7 +138,7 @@ class HfGenerator(TokenizerMixin):
         budgets = [min(r.max_new_tokens, self.max_len - len(c)) for r, c in zip(requests, contexts)]
         live = [i for i, b in enumerate(budgets) if b > 0]
         results: list[Completion | None] = [
-            None if budgets[i] > 0 else Completion("", "length", ids=(), num_prompt_tokens=len(contexts[i]))
+            None if budgets[i] > 0 else Completion("", "context", ids=(), num_prompt_tokens=len(contexts[i]))
             for i in range(len(requests))]
         if not live:
             return results  # type: ignore[return-value]
@@ -176,6 +177,8 @@ class HfGenerator(TokenizerMixin):
         for row, i in enumerate(live):
             ids = tuple(sampled[row])
             shown = ids[:-1] if ids and ids[-1] in self.end_ids and finish[row] == "eos" else ids
+            if finish[row] == "length" and budgets[i] < requests[i].max_new_tokens:
+                finish[row] = "context"  # the model's context, not the turn's budget, ran out
             results[i] = Completion(self.decode(shown), finish[row], ids=ids, num_prompt_tokens=len(contexts[i]),
                                     num_new_tokens=len(ids))
         return results  # type: ignore[return-value]
@@ -185,7 +188,8 @@ class HfGenerator(TokenizerMixin):
             return "eos"
         piece = self._piece(token)
         texts[row] += piece
-        if any(c in piece for c in _STOP_CHARS) and find_stop(texts[row], request.allow_code) is not None:
+        if (any(c in piece for c in _STOP_CHARS)
+                and find_stop(texts[row], request.allow_code, request.stop_at_answer) is not None):
             return "stop"
         if count >= budget:
             return "length"

@@ -89,7 +89,7 @@ class OpenAIGenerator:
         except (KeyError, IndexError, TypeError, AttributeError):
             raise R1ciError(f"{self.url}: unexpected reply shape: {self._redact(json.dumps(reply)[:300])}") from None
         usage = reply.get("usage") or {}
-        stop = find_stop(text, request.allow_code)
+        stop = find_stop(text, request.allow_code, request.stop_at_answer)
         if stop is not None:
             text, finish = text[:stop.end], "stop"
         else:

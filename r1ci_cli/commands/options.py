@@ -200,6 +200,10 @@ GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
     Flag("--prompts", metavar="SET|FILE.json",
          help="System prompts: 'paper' (PAPER.md's instructions), 'short' (the same contracts in a few words, for "
               "tiny models) or a JSON file mapping styles to prompts."),
+    Flag("--stop-at-answer/--no-stop-at-answer",
+         help="End a model turn at its first <<<answer>>> too (the paper's early stop: saves the tokens a model "
+              "writes after its answer, but grades a draft). Off: a turn ends at a closed code fence or the end "
+              "of the message, and the last answer written is graded."),
     Flag("--cohorts", type=click.IntRange(min=1),
          help="Batches that take turns, so one batch's code runs while another generates."),
     Flag("--max-in-flight", type=click.IntRange(min=1), help="Trajectories active at once."),

@@ -16,10 +16,15 @@ Contract of ``rollout(tasks, generator, sandbox, opts)``:
 * Token-in/token-out: for token backends the context of every call is prompt ids + the ids of every turn
   so far; model ids come from the backend as sampled, observation ids from ``encode_text`` once, when
   appended. Decoded text is never re-tokenised.
-* Limits: at most ``max_code_calls`` executions (a block written after that ends the trajectory with
-  ``max_calls`` unexecuted); ``max_new_tokens`` per turn and ``max_total_tokens`` over all model turns
-  (``max_tokens``). A model that ends its message without an answer finishes as ``answer`` with
-  ``answer: null`` (it stopped by itself; it is scored as wrong).
+* A turn ends at a closed code fence or the end of the model's message (``interaction.find_stop``; with
+  ``stop_at_answer`` at an answer span too). The verdict reads the last ``<<<…>>>`` span of everything the
+  model wrote, so a corrected draft is graded as corrected.
+* Limits and finish reasons: at most ``max_code_calls`` executions (a block written after that ends the
+  trajectory with ``max_calls`` unexecuted); ``max_new_tokens`` per turn and ``max_total_tokens`` over all
+  model turns (``max_tokens``); a context that no longer fits the model (a backend's ``context`` completion,
+  e.g. an OpenAI-compatible server's context-length 400) ends it as ``context``. A model that ends its
+  message finishes as ``answer`` when it wrote an answer span and as ``stop`` (``answer: null``, scored as
+  wrong) when it did not.
 * A ``sandbox_error`` (infrastructure failure) ends the trajectory with finish ``error``, reward 0,
   ``correct: false`` and ``error`` saying why; it is never scored as the model's mistake. Timeouts, memory
   kills and exceptions are the model's outcomes: it reads them as error text and carries on.
@@ -68,6 +73,7 @@ class RolloutOptions:
     max_observation_chars: int = interaction.DEFAULT_MAX_OBSERVATION_CHARS
     reward: rewards.RewardOptions = field(default_factory=rewards.RewardOptions)
     prompts: str = "paper"  # system prompt set (rollout.prompts.PROMPT_SETS) or a JSON file of style prompts
+    stop_at_answer: bool = False  # end a turn at its first answer span too (interaction.find_stop)
     cohorts: int = field(default=2, metadata=RUNTIME)
     max_in_flight: int = field(default=64, metadata=RUNTIME)
 
@@ -136,7 +142,8 @@ class _State:
             key=self.id, messages=self.messages, turns=tuple((t.role, t.text) for t in self.turns),
             max_new_tokens=budget, temperature=opts.temperature, top_p=opts.top_p,
             seed=derive_seed(opts.seed, self.id, len(self.turns)), allow_code=self.style.allow_code,
-            context_ids=tuple(self.context_ids) if self.context_ids is not None else None)
+            context_ids=tuple(self.context_ids) if self.context_ids is not None else None,
+            stop_at_answer=opts.stop_at_answer)
 
 
 def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, sandbox: Any) -> None:
@@ -149,15 +156,21 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
         if comp.ids is None:
             raise RuntimeError("a token backend returned a completion without ids")
         state.context_ids.extend(comp.ids)
-    stop = interaction.find_stop(comp.text, allow_code=state.style.allow_code)
-    state.stops.append(stop.kind if stop else None)
-    if stop is None:
-        state.finish = "max_tokens" if comp.finish == "length" else "answer"
-    elif stop.kind == "answer":
-        state.finish = "answer"
+    stop = interaction.find_stop(comp.text, allow_code=state.style.allow_code, stop_at_answer=opts.stop_at_answer)
+    if stop is None or stop.kind == "answer":
+        # The turn ended without a code block: the model's message is over (or its budget or context is).
+        state.stops.append("answer" if extract_answer(comp.text) is not None else None)
+        if comp.finish == "context":
+            state.finish = "context"
+        elif comp.finish == "length" and stop is None:
+            state.finish = "max_tokens"
+        else:
+            state.finish = "answer" if extract_answer(_response(state)) is not None else "stop"
     elif state.num_code_calls >= (1 if state.style.single_program else opts.max_code_calls):
+        state.stops.append(stop.kind)
         state.finish = "max_calls"
     else:
+        state.stops.append(stop.kind)
         state.num_code_calls += 1
         state.pending = sandbox.submit(stop.code, timeout_s=opts.timeout_s,
                                        request_id=exec_request_id(state.id, state.num_code_calls))
@@ -190,6 +203,11 @@ def _apply_result(state: _State, result: ExecResult, opts: RolloutOptions, gener
         state.finish = "max_tokens"
 
 
+def _response(state: _State) -> str:
+    """What the model wrote, all model turns in order: the verdict reads its last answer span."""
+    return "".join(t.text for t in state.turns if t.role == "model")
+
+
 def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Trajectory:
     task = state.task
     family = get_family(task.task, task.source)
@@ -198,7 +216,7 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
         response = f"<<<{state.program_answer}>>>" if state.program_answer is not None else ""
         formed = state.stops == ["code"] and state.program_answer is not None
     else:
-        response = "".join(t.text for t in state.turns if t.role == "model") if state.finish == "answer" else ""
+        response = _response(state) if state.finish == "answer" else ""
         formed = rewards.well_formed(state.stops, state.finish or "")
     if state.finish == "error":
         answer, correct, value = None, False, 0.0
