@@ -82,7 +82,7 @@ def test_resume_after_a_crash_skips_done_ids(tasks_file, tmp_path, caplog, reuse
     result = rollout(tasks_file, "--backend", "reference", "-o", str(out), "--resume")
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes() == full.read_bytes()
-    assert "3 trajectories" in stderr_and_logs(result, caplog) and not (tmp_path / "out.jsonl.partial").exists()
+    assert "5 trajectories (2 resumed)" in stderr_and_logs(result, caplog) and not (tmp_path / "out.jsonl.partial").exists()
 
 
 def test_keep_correct_and_max_per_task(tasks_file, tmp_path, reuse_pool):

@@ -162,7 +162,7 @@ ISOLATION = Flag("--isolation", type=click.Choice(ISOLATION_MODES),
                  help="auto takes the strongest mode that works here; none runs code unisolated (loud warning).")
 RESUME = Flag("--resume", is_flag=True,
               help="Continue an interrupted run: training from the newest checkpoint in -o; rollout and eval "
-                   "skip the trajectory ids already in OUTPUT or OUTPUT.partial.")
+                   "skip the trajectory ids already in OUTPUT or OUTPUT.partial (made with the same settings).")
 MAX_PER_TASK = Flag("--max-per-task", type=click.IntRange(min=1),
                     help="At most N trajectories per task family (PAPER.md SFT data: 70 per task).")
 MAX_SEQ_LEN = Flag("--max-seq-len", type=click.IntRange(min=2),

@@ -4,7 +4,9 @@ Contract of ``rollout(tasks, generator, sandbox, opts)``:
 
 * Every task yields ``opts.samples`` trajectories with stable ids ``{task_id}/{style}/t{T}/s{k}``
   (``records.trajectory_id``); ids in ``skip`` are not rolled out (``--resume``). Trajectories come out in
-  input order (task, then sample): a finished one is held back until every earlier one is out.
+  input order (task, then sample): a finished one is held back until every earlier one is out (with
+  ``ordered=False`` it comes out at once). When an exception stops the loop, the finished ones held back
+  come out before it propagates.
 * A generator with ``watch`` (``base.Generator``; the reference teacher) gets the task stream and the sandbox
   first and the loop uses what it returns; requests carry only the conversation.
 * Scheduling (``cohorts``): up to ``max_in_flight`` trajectories are active, split into a fixed number of
@@ -83,6 +85,7 @@ class RolloutStats:
     """Counters for the summary line and the benchmark (wall seconds split by what the loop waited on)."""
 
     num_trajectories: int = 0
+    num_resumed: int = 0  # of num_trajectories, finished before a resume (not in the token and time counts)
     num_correct: int = 0
     num_code_calls: int = 0
     num_new_tokens: int = 0
@@ -98,6 +101,15 @@ class RolloutStats:
         self.num_new_tokens += int(traj.extra.get("usage", {}).get("completion_tokens", 0))
         self.finish[traj.finish] += 1
 
+    def add_resumed(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Trajectories (as dicts) an earlier run finished: counted in the summary, not in its speeds."""
+        for row in rows:
+            self.num_trajectories += 1
+            self.num_resumed += 1
+            self.num_correct += int(row.get("correct") is True)
+            self.num_code_calls += int(row.get("num_code_calls") or 0)
+            self.finish[str(row.get("finish"))] += 1
+
     @property
     def wall_s(self) -> float:
         return time.monotonic() - self.started
@@ -106,7 +118,8 @@ class RolloutStats:
         n = max(self.num_trajectories, 1)
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.finish.items()))
         wall = max(self.wall_s, 1e-9)
-        return (f"{self.num_trajectories} trajectories | accuracy {self.num_correct / n:.3f} | "
+        resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        return (f"{self.num_trajectories} trajectories{resumed} | accuracy {self.num_correct / n:.3f} | "
                 f"mean code calls {self.num_code_calls / n:.2f} | finish: {reasons or 'none'} | "
                 f"{self.num_new_tokens / wall:.1f} tokens/s | sandbox wait {100 * self.sandbox_wait_s / wall:.1f}%")
 
@@ -252,8 +265,9 @@ def _jobs(tasks: Iterable[Task], opts: RolloutOptions, skip: set[str], style: St
 
 
 def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: RolloutOptions,
-            skip: Iterable[str] = (), stats: RolloutStats | None = None) -> Iterator[Trajectory]:
-    """Roll out every task ``opts.samples`` times; see the module docstring for the contract."""
+            skip: Iterable[str] = (), stats: RolloutStats | None = None, ordered: bool = True) -> Iterator[Trajectory]:
+    """Roll out every task ``opts.samples`` times; see the module docstring for the contract. ``ordered=False``
+    yields each trajectory the moment it finishes (a file output that is sorted at the end)."""
     style = get_style(opts.style, opts.prompts)
     if opts.cohorts < 1 or opts.max_in_flight < 1:
         raise ValueError("cohorts and max_in_flight must be positive")
@@ -277,10 +291,27 @@ def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: Rol
 
     def emit() -> Iterator[Trajectory]:
         nonlocal next_out
+        if not ordered:
+            for order in sorted(finished):
+                yield finished.pop(order)
+            return
         while next_out in finished:
             yield finished.pop(next_out)
             next_out += 1
 
+    try:
+        yield from _schedule(slots, refill, emit, generator, sandbox, opts, stats, finished)
+    except Exception:
+        # Nothing finished is lost when the run stops: the ones held back for order go out first.
+        for order in sorted(finished):
+            yield finished.pop(order)
+        raise
+    assert not finished, "every finished trajectory is emitted"
+
+
+def _schedule(slots: list[_State | None], refill: Any, emit: Any, generator: Generator, sandbox: Any,
+              opts: RolloutOptions, stats: RolloutStats, finished: dict[int, Trajectory]) -> Iterator[Trajectory]:
+    """The cohort schedule of the module docstring: collect results, generate one turn, submit code."""
     for slot in range(len(slots)):
         refill(slot)
     while any(s is not None for s in slots):
@@ -306,7 +337,6 @@ def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: Rol
                 _apply_completion(slots[i], comp, opts, sandbox)
             _retire(slots, ready, refill, opts, generator, stats, finished)
             yield from emit()
-    assert not finished, "every finished trajectory is emitted"
 
 
 def _retire(slots: list[_State | None], indices: list[int], refill: Any, opts: RolloutOptions,
