@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,8 @@ from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.interaction import find_stop
+from r1ci_cli.model_source import load_errors, load_failure, resolve_model
+from r1ci_cli.models import quiet_transformers
 
 log = logging.getLogger("r1ci.backends.hf")
 
@@ -48,8 +49,7 @@ def _import_torch() -> tuple[Any, Any, Any]:
 class HfGenerator(TokenizerMixin):
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", batch_size: int = 16):
         torch, auto_model, auto_tokenizer = _import_torch()
-        if not os.path.isdir(model_path):
-            raise R1ciError(f"--model {model_path}: not a checkpoint directory (models are never downloaded)")
+        resolve_model(model_path)
         if batch_size < 1:
             raise R1ciError("--batch-size must be at least 1")
         self.torch = torch
@@ -60,8 +60,12 @@ class HfGenerator(TokenizerMixin):
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
         if torch_dtype is None:
             raise R1ciError(f"--dtype {dtype}: use auto, float32, bfloat16 or float16")
-        tokenizer = auto_tokenizer.from_pretrained(model_path)
-        model = auto_model.from_pretrained(model_path, dtype=torch_dtype).to(self.device)
+        quiet_transformers()
+        try:
+            tokenizer = auto_tokenizer.from_pretrained(model_path)
+            model = auto_model.from_pretrained(model_path, dtype=torch_dtype).to(self.device)
+        except load_errors() as err:
+            raise load_failure(model_path, err) from None
         model.eval()
         self._attach(model, tokenizer, model_path, batch_size)
 

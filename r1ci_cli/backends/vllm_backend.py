@@ -30,6 +30,7 @@ from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency
 from r1ci_cli.interaction import find_stop
+from r1ci_cli.model_source import resolve_model
 from r1ci_cli.seeds import derive_seed
 
 log = logging.getLogger("r1ci.backends.vllm")
@@ -47,6 +48,7 @@ class VllmGenerator(TokenizerMixin):
         except ImportError:
             raise MissingDependency("vllm", "install r1ci[gpu] or use --backend hf") from None
         self._vllm, self._tokens_prompt = vllm, TokensPrompt
+        resolve_model(model_path)
         kwargs: dict[str, Any] = {"model": model_path, "dtype": dtype, "seed": seed,
                                   "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True}
         if max_model_len is not None:

@@ -214,7 +214,8 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--backend", type=click.Choice(BACKENDS), field="kind",
          help="reference: the task's reference program; hf: transformers; vllm: GPU; openai: any "
               "OpenAI-compatible server."),
-    Flag("--model", help="Checkpoint directory (hf, vllm) or served model name (openai)."),
+    Flag("--model", help="Model directory or hub name org/name (hf, vllm; see README) or served model name "
+                          "(openai)."),
     DEVICE,
     Flag("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
          help="Model weights' dtype (hf, vllm)."),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
+from r1ci_cli.model_source import load_errors, load_failure, resolve_model
 from r1ci_cli.progress import Progress
 from r1ci_cli.settings import fingerprint
 from r1ci_cli.train import sft_data
@@ -129,10 +130,11 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     grad_accum = _check(options, world_size)
     if rank != 0:  # one copy of every message: the other ranks only warn
         logging.getLogger("r1ci").setLevel(logging.WARNING)
+    resolve_model(options.model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(options.model)
-    except (OSError, ValueError) as err:
-        raise R1ciError(f"--model {options.model}: no loadable tokenizer ({str(err).splitlines()[0]})") from None
+    except load_errors() as err:
+        raise load_failure(options.model, err) from None
     sequences, selection, seq_stats = _prepare_data(sources, options, tokenizer)
     per_epoch = sft_data.steps_per_epoch(len(sequences), options.batch_size)
     total_steps = per_epoch * options.epochs
