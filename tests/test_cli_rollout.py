@@ -108,7 +108,6 @@ def test_shard_takes_every_nth_task(tasks_file, reuse_pool):
 @pytest.mark.parametrize("args, message", [
     (["--resume"], "--resume needs a file output"),
     (["--backend", "hf"], "--backend hf needs --model"),
-    (["--backend", "openai", "--model", "m"], "needs --base-url"),
     (["--shard", "3/2"], "need 0 <= i < n"),
 ])
 def test_flag_misuse_exits_2_before_reading(args, message):

