@@ -97,3 +97,46 @@ def test_list_verbose_shows_each_tasks_knobs():
     assert "number_range" not in plain.stdout
     assert "numbers=4" in verbose.stdout and "number_range=[1, 13]" in verbose.stdout
     assert "min_dist=" in verbose.stdout  # a Reasoning-Gym config field
+
+
+# ------------------------------------------------------------------ the published SymBench instances
+
+@pytest.fixture
+def codesteer(tmp_path):
+    from test_symbench_original import reference_records, write_tree
+
+    write_tree(tmp_path / "CodeSteer", reference_records("cryptanalysis")[:40])
+    return str(tmp_path / "CodeSteer")
+
+
+def _originals(*args):
+    result = CliRunner().invoke(cli, ["gen-tasks", "-q", "--source", "symbench", "--tasks", "cryptanalysis", *args])
+    assert result.exit_code == 0, result.output
+    return [orjson.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_symbench_dir_reads_every_published_instance_by_default(codesteer):
+    rows = _originals("--symbench-dir", codesteer)
+    assert len(rows) == 40 and rows[0]["id"] == "cryptanalysis-orig-00000"
+
+
+def test_symbench_dir_honours_num_per_task(codesteer):
+    rows = _originals("--symbench-dir", codesteer, "--num-per-task", "7")
+    assert [r["id"] for r in rows] == [f"cryptanalysis-orig-{i:05d}" for i in range(7)]
+
+
+@pytest.mark.parametrize("pool", ["train", "eval"])
+def test_symbench_dir_honours_pool(codesteer, pool):
+    everything = _originals("--symbench-dir", codesteer)
+    rows = _originals("--symbench-dir", codesteer, "--pool", pool)
+    assert rows == [r for r in everything if generate.pool_of(r["question"]) == pool]
+    assert 0 < len(rows) < len(everything)
+    assert all(r["pool"] == pool for r in rows)
+
+
+def test_from_data_refuses_tasks_that_have_no_data_to_load(tmp_path):
+    result = CliRunner().invoke(cli, ["gen-tasks", "--tasks", "game24,boolean_expressions", "--from-data",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "game24" in result.stderr and "--symbench-dir" in result.stderr
+    assert "boolean_expressions" not in result.stderr.split("(")[0]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,25 @@ def load_family(family: TaskFamily, opts: GenOptions, pool: str) -> Iterator[Tas
                     opts.num_per_task)
     for index, position in enumerate(order[: opts.num_per_task]):
         yield _task_record(family, items[position], opts, pool, index, position, {})
+
+
+def select_originals(tasks: Iterable[Task], pool: str, num_per_task: int | None) -> Iterator[Task]:
+    """``--symbench-dir``'s published instances under ``--pool`` (``train``/``eval`` keep that pool, as for
+    generated ones; ``auto``/``all`` keep everything) and ``--num-per-task`` (the first N of each task, in the
+    published order; None: all). The pool goes into ``extra`` as it does for generated instances."""
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if pool in POOLS and not in_pool(task.question, pool):
+            continue
+        if num_per_task is not None and counts.get(task.task, 0) >= num_per_task:
+            continue
+        counts[task.task] = counts.get(task.task, 0) + 1
+        yield replace(task, extra={**task.extra, "pool": pool_of(task.question)})
+
+
+def without_loader(opts: GenOptions) -> list[str]:
+    """The selected tasks ``--from-data`` cannot serve: generated ones with no loader for ``--data-dir``."""
+    return [f.name for f in chosen_families(opts) if f.load is None]
 
 
 def chosen_families(opts: GenOptions) -> list[TaskFamily]:
