@@ -67,7 +67,10 @@ def model_names(models: Sequence[str], names: Sequence[str], backend: str) -> li
 
 def read_rows(path: str, name: str, samples: int) -> list[Row]:
     with open_records(path, Trajectory) as rows:
-        return summarize(rows, name, k=samples)
+        summary = summarize(rows, name, k=samples)
+    if not any(row.num_trajectories for row in summary):
+        raise R1ciError(f"{path}: no trajectories to summarise")
+    return summary
 
 
 def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None, stages: Sequence[str]) -> None:
