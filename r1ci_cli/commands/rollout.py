@@ -25,7 +25,7 @@ def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None):
               help="correct: drop wrong and sandbox-failed trajectories (teacher data).")
 @MAX_PER_TASK.option()
 @click.option("--shard", default=None, callback=_shard, metavar="I/N",
-              help="Only tasks at input positions p with p %% N == I (SLURM arrays).")
+              help="Only tasks at input positions p with p % N == I (SLURM arrays).")
 @RESUME.option()
 @threads_option
 @common_options
