@@ -11,7 +11,8 @@ Layout of ``OUT`` (``CheckpointOptions.output``)::
 Contract:
 
 * ``check_output(options)``, before any input is read: without ``resume`` an ``OUT`` that holds anything is
-  refused (a new run never mixes with an old one's files), and so is a missing parent directory.
+  refused (a new run never mixes with an old one's files), and so is a path under a file. Missing parent
+  directories are created with ``OUT`` (``-o ckpt/sft`` without ``ckpt/``).
 * ``open_run(options, key)`` writes nothing: with ``resume`` it finds the newest checkpoint (``run.checkpoint``,
   ``run.start_step``) and refuses one made with another run ``key`` (other data or settings:
   ``settings.fingerprint``); ``resume`` without a checkpoint starts from step 0.
@@ -66,7 +67,7 @@ class Run:
         (the flags as click resolved them, value and source; every option; what the trainer derived)."""
         if self.rank != 0:
             return
-        self.out.mkdir(exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
         truncate_metrics(self.out / METRICS, self.rows)
         data = {"flags": dict(flags), "options": settings(options, runtime=True), "derived": dict(derived),
                 "run_key": self.key}
@@ -123,8 +124,11 @@ def check_output(options: CheckpointOptions) -> None:
     out = Path(options.output)
     if not options.resume and out.exists() and any(out.iterdir()):
         raise R1ciError(f"{out}: exists and is not empty; use --resume to continue it, or another -o")
-    if not out.parent.is_dir():
-        raise R1ciError(f"{out}: parent directory {out.parent} does not exist")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise R1ciError(f"{out}: {ancestor} is not a directory")
 
 
 def open_run(options: CheckpointOptions, key: str, rank: int = 0) -> Run:
