@@ -140,3 +140,19 @@ def test_from_data_refuses_tasks_that_have_no_data_to_load(tmp_path):
     assert result.exit_code == 2 and result.stdout == ""
     assert "game24" in result.stderr and "--symbench-dir" in result.stderr
     assert "boolean_expressions" not in result.stderr.split("(")[0]
+
+
+@pytest.mark.parametrize("field, change", [
+    ("question", lambda r: {**r, "question": r["question"] + " (edited)"}),
+    ("check.numbers", lambda r: {**r, "check": {**r["check"], "numbers": [1, 1, 1, 1]}}),
+])
+def test_check_names_the_field_that_differs(tmp_path, field, change):
+    frozen = tmp_path / "frozen.jsonl"
+    args = ["gen-tasks", "-q", "--tasks", "game24", "--num-per-task", "3"]
+    assert CliRunner().invoke(cli, [*args, "-o", str(frozen)]).exit_code == 0
+    lines = frozen.read_bytes().splitlines()
+    lines[1] = orjson.dumps(change(orjson.loads(lines[1])))
+    frozen.write_bytes(b"\n".join(lines) + b"\n")
+    result = CliRunner().invoke(cli, [*args, "--check", str(frozen)])
+    assert result.exit_code == 1 and f"{frozen}:2:" in result.stderr
+    assert f"field '{field}'" in result.stderr, result.stderr

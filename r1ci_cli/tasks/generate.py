@@ -31,6 +31,7 @@ from typing import Any
 from r1ci_cli.errors import MissingData, R1ciError
 from r1ci_cli.records import Task
 from r1ci_cli.seeds import derive_rng, stable_hash
+from r1ci_cli.settings import first_difference
 from r1ci_cli.tasks.registry import Instance, TaskFamily, select
 from r1ci_cli.tasks.split import split_of
 
@@ -321,8 +322,14 @@ def format_table(rows: list[ListRow], knobs: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = _show(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def check_frozen(path: str, opts: GenOptions) -> int:
-    """Compare a frozen instance file with a fresh generation under the same flags; raise on the first difference."""
+    """Compare a frozen instance file with a fresh generation under the same flags; raise on the first difference,
+    naming its line and field (dotted for nested ones, e.g. ``check.numbers``)."""
     import itertools
 
     import orjson
@@ -336,8 +343,12 @@ def check_frozen(path: str, opts: GenOptions) -> int:
         line, record = stored
         if fresh is None:
             raise R1ciError(f"{path}:{line}: extra record {record.get('id')!r}; the flags generate {count}")
-        if record != orjson.loads(orjson.dumps(fresh.to_dict())):
-            raise R1ciError(f"{path}:{line}: record {record.get('id')!r} differs from the regenerated {fresh.id!r}")
+        regenerated = orjson.loads(orjson.dumps(fresh.to_dict()))
+        difference = first_difference(record, regenerated)
+        if difference is not None:
+            name, stored_value, fresh_value = difference
+            raise R1ciError(f"{path}:{line}: field '{name}' of record {record.get('id')!r} differs from a fresh "
+                            f"generation: {_short(stored_value)} stored, {_short(fresh_value)} now")
         count += 1
     log.info("%s: all %d records match a fresh generation", path, count)
     return count
