@@ -31,7 +31,7 @@ from typing import Any
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.model_source import load_errors, load_failure, resolve_model
 from r1ci_cli.progress import Progress
-from r1ci_cli.settings import fingerprint
+from r1ci_cli.settings import fingerprint, settings
 from r1ci_cli.train import sft_data
 from r1ci_cli.train.engine import open_engine
 from r1ci_cli.train.options import SftOptions
@@ -141,8 +141,9 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
     warmup = warmup_steps_for(total_steps, options.warmup_ratio)
-    run = open_run(options.checkpoint, fingerprint(options, data=sft_data.data_fingerprint(sequences),
-                                                   world=world_size), rank)
+    data = sft_data.data_fingerprint(sequences)
+    run = open_run(options.checkpoint, fingerprint(options, data=data, world=world_size), rank,
+                   material={"options": settings(options), "data": data, "world": world_size})
     engine = open_engine(run.checkpoint or options.model, replace(
         options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
     if run.checkpoint is not None:
