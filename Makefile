@@ -16,7 +16,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 .PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh
 
 help:
-	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed and test tools; firejail, bubblewrap, slurm if apt works"
+	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed, openai and test tools; firejail, bubblewrap, slurm if apt works"
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
 	@echo "make ablation    4-stage curriculum vs flat GRPO, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,openai,dev]'
 	touch $@
 
 # System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the

@@ -33,7 +33,8 @@ def load_command(name: str) -> click.Command:
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    """``--config run.toml``: one table per command, e.g. ``[rollout]\\ntemperature = 0.6``."""
+    """``--config run.toml``: one table per command, e.g. ``[rollout]\\ntemperature = 0.6`` (``[eval.run]`` for
+    eval's subcommand). A table or key that names nothing is an error naming the closest valid one."""
     if value is None:
         return
     try:
@@ -44,9 +45,44 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     default_map: dict[str, Any] = {}
     for command, table in data.items():
         if not isinstance(table, dict):
-            raise click.BadParameter(f"{value}: [{command}] must be a table", param_hint="--config")
-        default_map[command] = {key.replace("-", "_"): val for key, val in table.items()}
+            raise click.BadParameter(f"{value}: '{command}' must be inside a command's table ([rollout], "
+                                     "[gen-tasks], …)", param_hint="--config")
+        if command not in available_commands():
+            hint = _closest(command, available_commands(), "[{}]")
+            raise click.BadParameter(f"{value}: unknown table [{command}]{hint}", param_hint="--config")
+        default_map[command] = _config_table(value, command, load_command(command), table)
     ctx.default_map = default_map
+
+
+def _closest(name: str, choices: list[str], form: str = "'{}'") -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean {form.format(match[0])}?" if match else ""
+
+
+def _config_table(path: str, label: str, command: click.Command, table: dict[str, Any]) -> dict[str, Any]:
+    """One command's table with keys as click's parameter names, every key checked against the command."""
+    out: dict[str, Any] = {}
+    if isinstance(command, click.Group):
+        for key, val in table.items():
+            if key in command.commands and isinstance(val, dict):
+                out[key] = _config_table(path, f"{label}.{key}", command.commands[key], val)
+                continue
+            owners = [name for name, sub in command.commands.items()
+                      if key.replace("-", "_") in {p.name for p in sub.params}]
+            hint = (f"; did you mean [{label}.{owners[0]}]?" if owners
+                    else _closest(key, list(command.commands), f"[{label}.{{}}]"))
+            raise click.BadParameter(f"{path}: [{label}]: unknown key '{key}'{hint}", param_hint="--config")
+        return out
+    names = {p.name: p.name.replace("_", "-") for p in command.params if p.name}
+    for key, val in table.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            hint = _closest(key.replace("_", "-"), sorted(names.values()))
+            raise click.BadParameter(f"{path}: [{label}]: unknown key '{key}'{hint}", param_hint="--config")
+        out[name] = val
+    return out
 
 
 class LazyGroup(click.Group):

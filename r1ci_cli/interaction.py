@@ -5,12 +5,15 @@ observations with ``format_observation``, so the rule is the same everywhere.
 Contract:
 
 * A model turn ends when a complete python fence closes (an opening line that starts with three backticks
-  and ``python``, the code, then a line that starts with three backticks) or when a ``<<<…>>>`` answer span
-  appears *outside* an open fence (``print("<<<x>>>")`` inside code does not end the turn). Whichever comes
-  first wins. The answer span is ``answer.ANSWER_RE``, the verifiers' own (it ends at the last ``>>>`` of a
-  run of ``>``, so ``<<<] >>>>`` is the answer ``] >``). ``find_stop`` reports the character position just
-  after the stop, so backends can stop at the token that completes it; the token's remaining characters are
-  kept (token ids are never split).
+  and ``python``, the code, then a line that starts with three backticks), or when the model ends its message.
+  An answer span does not end it: the verdict is the *last* ``<<<…>>>`` span, so a draft answer followed by a
+  correction must reach the grader as the model wrote it. ``stop_at_answer`` (``--stop-at-answer``, off by
+  default) restores the paper's early stop: the turn also ends at the first answer span *outside* an open fence
+  (``print("<<<x>>>")`` inside code does not end it), whichever comes first; it saves the tokens a model
+  writes after its answer and grades a draft. The answer span is ``answer.ANSWER_RE``, the verifiers' own (it
+  ends at the last ``>>>`` of a run of ``>``, so ``<<<] >>>>`` is the answer ``] >``). ``find_stop`` reports
+  the character position just after the stop, so backends can stop at the token that completes it; the
+  token's remaining characters are kept (token ids are never split).
 * An observation is ``Code Execution Results:`` plus stdout and stderr; errors, timeouts and memory kills
   are written as text the model can read (the paper reports a timeout as an error message). Long output is
   cut to its head and tail with a note saying how many characters were dropped (ours: 4,000 characters,
@@ -53,13 +56,15 @@ class Stop:
     code: str | None = None
 
 
-def find_stop(text: str, allow_code: bool = True) -> Stop | None:
-    """The first complete code block or answer in a model turn's text, or None while the turn goes on.
+def find_stop(text: str, allow_code: bool = True, stop_at_answer: bool = False) -> Stop | None:
+    """The first complete code block (or, with ``stop_at_answer``, answer) in a model turn's text, or None
+    while the turn goes on (until the model ends its message).
 
-    With ``allow_code=False`` (text style) fences are ordinary text and only an answer ends the turn.
+    With ``allow_code=False`` (text style) fences are ordinary text: only the end of the message (or, with
+    ``stop_at_answer``, an answer) ends the turn.
     """
     opening = _FENCE_OPEN.search(text) if allow_code else None
-    answer = ANSWER_RE.search(text, 0, opening.start() if opening else len(text))
+    answer = ANSWER_RE.search(text, 0, opening.start() if opening else len(text)) if stop_at_answer else None
     if answer is not None:
         return Stop("answer", answer.end())
     if opening is None:
@@ -73,7 +78,7 @@ def find_stop(text: str, allow_code: bool = True) -> Stop | None:
 
 def extract_code(text: str) -> str | None:
     """The code of the first complete python block of a turn (None when there is none)."""
-    stop = find_stop(text)
+    stop = find_stop(text, stop_at_answer=True)
     return stop.code if stop is not None and stop.kind == "code" else None
 
 

@@ -209,6 +209,10 @@ def init_model(output_dir: str | Path, options: InitModelOptions = InitModelOpti
     started = time.monotonic()
     corpus = options.corpus if options.corpus is not None else default_corpus(options.seed)
     raw = train_tokenizer(corpus, options.vocab_size or preset.vocab_size)
+    if options.vocab_size is not None and raw.get_vocab_size() < options.vocab_size:
+        log.warning("--vocab-size %d: the corpus holds enough text for only %d tokens (no more pairs occur "
+                    "twice), so the tokenizer has %d; give a larger --corpus or a smaller --vocab-size",
+                    options.vocab_size, raw.get_vocab_size(), raw.get_vocab_size())
     special_ids = {tok: raw.token_to_id(tok) for tok in SPECIAL_TOKENS}
     tokenizer = wrap_tokenizer(raw)
     vocab_size = -(-len(tokenizer) // 64) * 64

@@ -75,6 +75,11 @@ def score_groups(trajectories: Iterable[Trajectory], opts: PotentialOptions) -> 
         p = t.num_correct / t.num_samples
         scored.append((potential(p), p, tid, t))
     scored.sort(key=lambda row: (-row[0], stable_hash(row[2]), row[2]))
+    if scored[0][0] == 0.0:
+        wrong = sum(1 for _pi, p, _tid, _t in scored if p == 0.0)
+        log.warning("every instance has potential 0 (%d always wrong, %d always right): the groups are an "
+                    "arbitrary split and GRPO on them has no advantage to learn from; sample more or other "
+                    "instances, or check the rollouts", wrong, len(scored) - wrong)
     tasks: list[Task] = []
     position = 0
     for group, size in enumerate(group_sizes(len(scored), opts.groups), start=1):

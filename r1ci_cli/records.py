@@ -34,7 +34,8 @@ SCHEMA_VERSION = 1
 EXEC_STATUSES = ("ok", "error", "timeout", "oom", "output_limit", "sandbox_error")
 # The longest timeout a sandbox request may ask for (a day): past it, a timeout is a mistake, not a limit.
 MAX_TIMEOUT_S = 86400.0
-FINISH_REASONS = ("answer", "max_calls", "max_tokens", "error")
+# answer: ended with a <<<…>>> answer; stop: ended without one; context: the model's context was full.
+FINISH_REASONS = ("answer", "stop", "max_calls", "max_tokens", "context", "error")
 TURN_ROLES = ("model", "exec")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

@@ -36,3 +36,17 @@ def fingerprint(*objs: Any, **extra: Any) -> str:
     material = {"settings": [settings(obj) for obj in objs], **extra}
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def first_difference(before: Any, now: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The first setting (dotted path, in ``now``'s order, then keys only ``before`` has) whose value differs
+    between two ``settings()`` dicts, with both values; None when they agree."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        for key in list(now) + [k for k in before if k not in now]:
+            found = first_difference(before.get(key), now.get(key), f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(before, (list, tuple)) and isinstance(now, (list, tuple)):
+        before, now = list(before), list(now)
+    return None if before == now else (path or "(settings)", before, now)

@@ -5,7 +5,8 @@ Contract:
 * ``open_records(path, kind)`` yields records one at a time (it never slurps). ``-`` is stdin. Input is
   zstd when its first bytes are the zstd magic number, whatever its name; concatenated frames are read
   as one stream. A malformed line (bad JSON, a wrong field) or a truncated zstd frame raises ``BadRecord``
-  naming ``PATH:LINE`` and the field. Blank lines are skipped.
+  naming ``PATH:LINE`` and the field. Blank lines are skipped. A line over ``MAX_LINE_BYTES`` (32 MiB) is
+  refused the same way; reading is linear in the input, however long its lines.
 * ``record_sink(path)`` writes records. ``-`` is stdout. Output is zstd when the name ends in ``.zst``
   (or ``compress=True``). A file is written under a temporary name in the target directory and renamed
   only when the ``with`` block ends without an exception; on failure the temporary file is removed, so
@@ -31,6 +32,9 @@ from r1ci_cli.records import Record
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_LEVEL = 3
 _CHUNK = 1 << 16
+# One record per line; a longer line is refused (file:line) instead of being read into memory whole. Records
+# are a few KB (a trajectory with its token ids tens of KB), so 32 MiB leaves room for anything real.
+MAX_LINE_BYTES = 32 << 20
 
 R = TypeVar("R", bound=Record)
 
@@ -84,25 +88,45 @@ def _chunks(raw: BinaryIO, name: str) -> Iterator[tuple[bytes, bool]]:
 
 
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line bytes) of a plain or zstd JSONL source, without the newline."""
+    """(1-based line number, line bytes) of a plain or zstd JSONL source, without the newline.
+
+    Linear in the input: a line that spans many chunks is kept as a list of pieces and joined once (appending
+    to one growing buffer and splitting it again per chunk was quadratic in the line's length). A line longer
+    than ``MAX_LINE_BYTES`` is refused with its file and line number.
+    """
     raw = _raw_input(path)
     name = display_name(path)
     line_no = 0
     try:
-        buffer = b""
+        pieces: list[bytes] = []  # the start of the current line, from earlier chunks
+        size = 0
         for chunk, clean in _chunks(raw, name):
             if not clean:
                 raise BadRecord(name, line_no + 1, None, "truncated zstd frame (the input ends mid-frame)")
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for line in complete:
+            if b"\n" not in chunk:
+                pieces.append(chunk)
+                size += len(chunk)
+                _check_length(name, line_no + 1, size)
+                continue
+            parts = chunk.split(b"\n")
+            first = b"".join((*pieces, parts[0])) if pieces else parts[0]
+            for line in (first, *parts[1:-1]):
                 line_no += 1
+                _check_length(name, line_no, len(line))
                 yield line_no, line
-        if buffer:
-            yield line_no + 1, buffer
+            pieces = [parts[-1]] if parts[-1] else []
+            size = len(parts[-1])
+            _check_length(name, line_no + 1, size)
+        if pieces:
+            yield line_no + 1, b"".join(pieces)
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
+
+
+def _check_length(name: str, line_no: int, size: int) -> None:
+    if size > MAX_LINE_BYTES:
+        raise BadRecord(name, line_no, None, f"line longer than {MAX_LINE_BYTES} bytes (the limit for one record)")
 
 
 def _parse(name: str, line_no: int, line: bytes) -> Any:

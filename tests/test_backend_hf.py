@@ -95,7 +95,7 @@ def _run(sandbox):
 
 def test_stops_at_fence_executes_and_stops_at_answer(generator, forced, _run):
     forced(["Let me compute.\n```python\nprint(6 * 4)\n```\nEXTRA words", "So it is <<<24>>> and more"])
-    (traj,) = _run(generator, [boolean_task()], temperature=0.0)
+    (traj,) = _run(generator, [boolean_task()], temperature=0.0, stop_at_answer=True)
     assert [t.role for t in traj.turns] == ["model", "exec", "model"]
     assert "EXTRA" not in traj.turns[0].text and traj.turns[0].text.rstrip().endswith("```")
     assert traj.turns[1].text.startswith("\nCode Execution Results:\n24") and traj.turns[1].status == "ok"
@@ -115,16 +115,43 @@ def test_ids_for_training_are_the_sampled_ids(generator, forced, _run):
     assert traj.extra["tokenizer"] == generator.tokenizer_fingerprint
 
 
+def test_by_default_the_turn_runs_past_a_draft_answer_to_the_end_of_the_message(generator, forced, _run):
+    forced(["Draft <<<False>>>. No, it is <<<True>>> in the end."])
+    (traj,) = _run(generator, [boolean_task()], temperature=0.0)
+    assert traj.turns[0].text == "Draft <<<False>>>. No, it is <<<True>>> in the end."
+    assert traj.answer == "True" and traj.correct and traj.finish == "answer"
+    assert traj.turns[0].ids[-1] in generator.end_ids
+
+
+def test_a_full_context_ends_the_trajectory_as_context(generator, forced, _run):
+    forced(["a b c d e f g h i j k l m n o p"])
+    prompt = len(generator.encode_prompt(boolean_and_prompt_messages()))
+    generator.max_len, before = prompt + 3, generator.max_len
+    try:
+        (traj,) = _run(generator, [boolean_task()], temperature=0.0)
+    finally:
+        generator.max_len = before
+    assert traj.finish == "context" and len(traj.turns[0].ids) == 3
+
+
+def boolean_and_prompt_messages():
+    from r1ci_cli.rollout.styles import get_style
+
+    style = get_style("agent", "paper")
+    return [{"role": "system", "content": style.system_prompt},
+            {"role": "user", "content": style.user_message(boolean_task().question)}]
+
+
 def test_end_of_message_without_answer(generator, forced, _run):
     forced([""])
     (traj,) = _run(generator, [boolean_task()])
-    assert traj.finish == "answer" and traj.answer is None and not traj.correct
+    assert traj.finish == "stop" and traj.answer is None and not traj.correct
     assert traj.turns[0].text == "" and len(traj.turns[0].ids) == 1 and traj.turns[0].ids[0] in generator.end_ids
 
 
 def test_turn_budget_gives_max_tokens(generator, _run):
     (traj,) = _run(generator, [boolean_task()], max_new_tokens=5, max_total_tokens=5)
-    assert traj.finish in ("max_tokens", "answer", "max_calls")
+    assert traj.finish in ("max_tokens", "answer", "stop", "max_calls")
     assert len(traj.turns[0].ids) <= 5 and traj.extra["usage"]["completion_tokens"] <= 5
 
 
@@ -146,4 +173,4 @@ def test_random_model_trajectories_are_well_formed_records(generator, _run):
         again = Trajectory.from_dict(traj.to_dict())
         assert again.to_dict() == traj.to_dict()
         assert all(t.ids is not None for t in traj.turns)
-        assert traj.finish in ("answer", "max_tokens", "max_calls")
+        assert traj.finish in ("answer", "stop", "max_tokens", "max_calls")

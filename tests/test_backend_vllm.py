@@ -68,4 +68,4 @@ def test_vllm_rollout_keeps_sampled_ids(tmp_path):
                 assert stop is not None and stop.kind == "code", turn.text[-200:]
         assert model_ids == traj.extra["usage"]["completion_tokens"] <= opts.max_total_tokens
         assert traj.extra["usage"]["prompt_tokens"] == len(traj.extra["prompt_ids"])
-        assert traj.finish in ("answer", "max_tokens", "max_calls")
+        assert traj.finish in ("answer", "stop", "max_tokens", "max_calls", "context")

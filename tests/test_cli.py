@@ -94,3 +94,8 @@ def test_threads_option_sets_torch_threads_or_the_variables_before_import(monkey
 
     assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["MKL_NUM_THREADS"] == "3"
     assert _apply_threads(None, None, None) is None
+
+
+def test_help_shows_a_plain_percent_sign():
+    result = CliRunner().invoke(cli, ["rollout", "--help"])
+    assert result.exit_code == 0 and "%%" not in result.stdout and "p % N == I" in " ".join(result.stdout.split())

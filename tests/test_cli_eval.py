@@ -56,3 +56,20 @@ def test_report_compares_files_and_rejects_mismatched_names(test_tasks, tmp_path
 def test_eval_needs_a_model_for_model_backends():
     proc = subprocess.run(PY + ["eval", "--backend", "hf"], capture_output=True, timeout=60, input=b"")
     assert proc.returncode == 2 and b"needs --model" in proc.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n"])
+def test_report_on_a_file_without_trajectories_is_an_error(tmp_path, content):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(content)
+    proc = subprocess.run(PY + ["eval", "report", str(empty)], capture_output=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == b""
+    assert f"{empty}: no trajectories".encode() in proc.stderr
+
+
+@pytest.mark.parametrize("output", ["x.jsonl.zst", "x.jsonl", "x.zst"])
+def test_compare_refuses_a_file_name_as_its_output_directory(tmp_path, output):
+    proc = subprocess.run(PY + ["eval", "--backend", "hf", "--compare", "a", "--compare", "b", "-o",
+                                str(tmp_path / output)], capture_output=True, timeout=60, input=b"")
+    assert proc.returncode == 2 and b"-o is a directory" in proc.stderr
+    assert not (tmp_path / output).exists()

@@ -134,3 +134,15 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path: Path, micro_model: 
     want = load_file(str(tmp_path / "full" / "model.safetensors"))
     got = load_file(str(tmp_path / "killed" / "model.safetensors"))
     assert all((want[k] == got[k]).all() for k in want)
+
+
+def test_missing_parent_directories_of_the_run_directory_are_created(tmp_path: Path, micro_model: str) -> None:
+    refs = write_jsonl(tmp_path / "refs.jsonl", arithmetic_trajectories(4))
+    out = tmp_path / "ckpt" / "sft"
+    result = _invoke([refs, "--model", micro_model, "-o", str(out), "--epochs", "1", "--batch-size", "4",
+                      "--micro-batch-size", "4", "--device", "cpu", "--max-steps", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.safetensors").is_file()
+    (tmp_path / "file").write_text("x")
+    blocked = _invoke([refs, "--model", micro_model, "-o", str(tmp_path / "file" / "sft"), "-q"])
+    assert blocked.exit_code == 1 and "not a directory" in blocked.stderr

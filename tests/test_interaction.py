@@ -22,10 +22,18 @@ def result(status="ok", stdout="", stderr="", exit_code=0, truncated=False):
     ("```python\nprint('<<<7>>>')\n```", "code", "```"),
     ("  ```python\nx = 1\n  ```", "code", "```"),
 ])
-def test_find_stop_kinds(text, kind, end_marker):
-    stop = find_stop(text)
+def test_find_stop_kinds_with_the_answer_stop(text, kind, end_marker):
+    stop = find_stop(text, stop_at_answer=True)
     assert stop is not None and stop.kind == kind
     assert text[:stop.end].endswith(end_marker)
+
+
+def test_by_default_an_answer_does_not_end_the_turn_only_a_closed_fence_does():
+    """The verdict reads the last span: a draft answer followed by a correction must reach the grader whole."""
+    assert find_stop("Draft <<<41>>>, no: <<<42>>> done") is None
+    stop = find_stop("<<<1>>> then check\n```python\nprint(2)\n```")
+    assert stop.kind == "code" and stop.code == "print(2)\n"
+    assert find_stop("so <<<1>>>", allow_code=False) is None
 
 
 @pytest.mark.parametrize("text", [
@@ -39,7 +47,7 @@ def test_no_stop_yet(text):
 @pytest.mark.parametrize("text", ["<<<] >>>>", "so <<<a > b>>> done", "<<<x>>> then <<<y>>>"])
 def test_the_turn_ends_where_the_verifiers_answer_span_ends(text):
     """One answer-span expression: the stop rule and the verifiers read the same span (``>>>>`` included)."""
-    stop = find_stop(text)
+    stop = find_stop(text, stop_at_answer=True)
     assert stop.kind == "answer"
     assert extract_answer(text[:stop.end]) == extract_answer(text.split(" then ")[0])
     assert text[:stop.end].endswith(">") and not text[stop.end:].startswith(">")
@@ -47,13 +55,13 @@ def test_the_turn_ends_where_the_verifiers_answer_span_ends(text):
 
 def test_answer_inside_code_does_not_end_the_turn_early():
     text = "```python\nprint('<<<7>>>')\n"
-    assert find_stop(text) is None
-    assert find_stop(text + "```").code == "print('<<<7>>>')\n"
+    assert find_stop(text, stop_at_answer=True) is None
+    assert find_stop(text + "```", stop_at_answer=True).code == "print('<<<7>>>')\n"
 
 
 def test_text_style_ignores_fences():
     assert find_stop("```python\nprint(1)\n```", allow_code=False) is None
-    assert find_stop("```python\nprint('<<<1>>>')\n```", allow_code=False).kind == "answer"
+    assert find_stop("```python\nprint('<<<1>>>')\n```", allow_code=False, stop_at_answer=True).kind == "answer"
 
 
 def test_truncation_keeps_head_and_tail_and_counts():

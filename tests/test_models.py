@@ -138,3 +138,15 @@ def test_cli_init_model(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, ["init-model", "-o", str(tmp_path / "m"), "--corpus", str(corpus)])
     assert again.exit_code == 1
     assert "not an empty directory" in again.stderr
+
+
+def test_a_vocab_size_the_corpus_cannot_fill_is_a_clear_warning(tmp_path: Path, caplog) -> None:
+    import logging
+
+    corpus = ["def f(x):\n    return x + 1\n" * 20]
+    with caplog.at_level(logging.WARNING, logger="r1ci"):
+        directory = init_model(tmp_path / "m", InitModelOptions(preset="micro", corpus=corpus, vocab_size=2048))
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "--vocab-size 2048" in warning[0] and "corpus" in warning[0]
+    trained = json.loads((directory / "tokenizer.json").read_text())["model"]["vocab"]
+    assert str(len(trained)) in warning[0]

@@ -86,3 +86,18 @@ def test_cli_writes_records_on_stdout_and_histogram_on_stderr(tmp_path):
     rows = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert [r["group"] for r in rows] == [1, 1, 2, 2]
     assert "potential histogram" in result.stderr and "group 2" in result.stderr
+
+
+def test_a_warning_when_every_potential_is_zero(caplog):
+    import logging
+
+    rows = _trajs(0, 0, 4) + _trajs(1, 4, 4) + _trajs(2, 0, 4)
+    with caplog.at_level(logging.WARNING, logger="r1ci"):
+        potential.score_groups(rows, potential.PotentialOptions(groups=2, min_samples=4))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "every instance has potential 0" in warnings[0]
+    assert "2 always wrong, 1 always right" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="r1ci"):
+        potential.score_groups(rows + _trajs(3, 2, 4), potential.PotentialOptions(groups=2, min_samples=4))
+    assert "potential 0" not in caplog.text

@@ -264,3 +264,24 @@ def test_well_formed_requires_code_turns_then_answer():
     assert well_formed(["code", "answer"], "answer")
     assert not well_formed(["code", None, "answer"], "answer")
     assert not well_formed(["code"], "max_calls")
+
+
+def test_a_model_that_ends_without_an_answer_finishes_as_stop():
+    (traj,), _ = run(["I cannot tell."])
+    assert traj.finish == "stop" and traj.answer is None and not traj.correct
+    assert traj.extra["well_formed"] is False
+
+
+def test_a_context_that_no_longer_fits_ends_the_trajectory_as_context():
+    (traj,), _ = run(["half a thought"], finish="context")
+    assert traj.finish == "context" and not traj.correct and traj.answer is None
+
+
+def test_an_answer_before_a_block_no_longer_ends_the_turn_and_the_final_answer_is_graded():
+    task = boolean_task()
+    turns = ["First guess <<<False>>>; let me check.\n```python\nprint(not (True and False))\n```",
+             "The check says <<<True>>>"]
+    (traj,), _ = run(turns, task)
+    assert traj.num_code_calls == 1 and traj.answer == "True" and traj.correct and traj.finish == "answer"
+    (early,), _ = run(turns, task, stop_at_answer=True)
+    assert early.num_code_calls == 0 and early.answer == "False" and not early.correct

@@ -25,14 +25,16 @@ def _rows(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (out / METRICS).read_text().splitlines()]
 
 
-def test_a_fresh_run_refuses_a_used_directory_and_a_missing_parent(tmp_path: Path) -> None:
+def test_a_fresh_run_refuses_a_used_directory_and_a_path_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.jsonl").write_text("")
     with pytest.raises(R1ciError, match="not empty; use --resume"):
         check_output(CheckpointOptions(str(tmp_path / "run")))
     check_output(CheckpointOptions(str(tmp_path / "run"), resume=True))
-    with pytest.raises(R1ciError, match="parent directory"):
-        check_output(CheckpointOptions(str(tmp_path / "no" / "run")))
+    check_output(CheckpointOptions(str(tmp_path / "no" / "run")))  # missing parents are created with the run
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(R1ciError, match="is not a directory"):
+        check_output(CheckpointOptions(str(tmp_path / "file" / "run")))
 
 
 def test_resume_continues_after_the_checkpoint_and_redoes_later_rows_once(tmp_path: Path, engine_and_tokenizer) -> None:

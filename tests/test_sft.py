@@ -167,10 +167,14 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path: Path, micro_model: st
     assert want.keys() == got.keys() and all((want[k] == got[k]).all() for k in want)
 
 
-def test_resume_with_other_settings_is_refused(tmp_path: Path, micro_model: str, refs: str) -> None:
+def test_resume_with_other_settings_is_refused_naming_the_setting(tmp_path: Path, micro_model: str,
+                                                                   refs: str) -> None:
     sft([refs], _options(micro_model, tmp_path / "m1", max_steps=3))
-    with pytest.raises(R1ciError, match="other data or settings"):
+    with pytest.raises(R1ciError, match=r"made with engine\.lr = 0\.003, this command has 0\.0001"):
         sft([refs], _options(micro_model, tmp_path / "m1", max_steps=3, lr=1e-4, resume=True))
+    with pytest.raises(R1ciError, match="made with other training data"):
+        other = write_jsonl(tmp_path / "other.jsonl", arithmetic_trajectories(12))
+        sft([other], _options(micro_model, tmp_path / "m1", max_steps=3, resume=True))
 
 
 def test_existing_output_needs_resume(tmp_path: Path, micro_model: str, refs: str) -> None:

@@ -130,3 +130,36 @@ def test_stdout_can_be_zstd(monkeypatch):
     with record_sink("-", compress=True) as sink:
         sink.write({"id": "a"})
     assert zstandard.ZstdDecompressor().decompress(out.getvalue(), max_output_size=1 << 20) == b'{"id":"a"}\n'
+
+
+@pytest.mark.parametrize("zstd", [False, True])
+def test_lines_split_across_many_chunks_read_back_whole(tmp_path, monkeypatch, zstd):
+    import r1ci_cli.streams as streams
+
+    monkeypatch.setattr(streams, "_CHUNK", 7)
+    lines = [b'{"id":"%d","code":"%s"}' % (i, b"x" * (i * 13)) for i in range(40)]
+    path = tmp_path / "x.jsonl"
+    _write_lines(path, lines, zstd=zstd)
+    assert [line for _, line in streams.iter_lines(str(path))] == lines
+
+
+@pytest.mark.parametrize("zstd", [False, True])
+def test_a_line_over_the_cap_is_refused_with_file_and_line(tmp_path, monkeypatch, zstd):
+    import r1ci_cli.streams as streams
+
+    monkeypatch.setattr(streams, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "x.jsonl"
+    _write_lines(path, [b'{"id":"a","code":"1"}', b'{"id":"b","code":"' + b"x" * 5000 + b'"}'], zstd=zstd)
+    with pytest.raises(BadRecord) as err:
+        read_all(str(path), ExecRequest)
+    assert str(err.value).startswith(f"{path}:2: ") and "1000 bytes" in str(err.value)
+
+
+def test_a_last_line_without_newline_over_the_cap_is_refused(tmp_path, monkeypatch):
+    import r1ci_cli.streams as streams
+
+    monkeypatch.setattr(streams, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"id":"a","code":"1"}\n' + b"y" * 3000)
+    with pytest.raises(BadRecord, match=":2: "):
+        read_all(str(path), ExecRequest)

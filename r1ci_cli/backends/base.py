@@ -45,7 +45,7 @@ class GenRequest:
     ``key`` is the trajectory's id; ``messages`` is the chat prompt (system + user); ``turns`` the (role,
     text) pairs of the assistant message so far (model turns and observations); ``context_ids`` the exact
     token ids of prompt + turns (token backends only). ``allow_code`` is False for the text style (fences do
-    not end a turn).
+    not end a turn); ``stop_at_answer`` ends the turn at an answer span too (``interaction.find_stop``).
     """
 
     key: str
@@ -57,12 +57,14 @@ class GenRequest:
     top_p: float = 1.0
     allow_code: bool = True
     context_ids: tuple[int, ...] | None = None
+    stop_at_answer: bool = False
 
 
 @dataclass(frozen=True)
 class Completion:
     """The text of one model turn. ``finish`` is ``stop`` (a code block or answer), ``eos`` (the model
-    ended its message) or ``length`` (the turn's token budget ran out)."""
+    ended its message), ``length`` (the turn's token budget ran out) or ``context`` (the model's context
+    length ran out: nothing more fits)."""
 
     text: str
     finish: str

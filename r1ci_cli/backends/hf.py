@@ -8,9 +8,10 @@ Contract (see ``base.Generator``):
   ``--seed``, the trajectory id and the turn), so the random stream of a row does not depend on its
   neighbours; with the loop's fixed batch membership, the same seed gives the same trajectories on CPU.
   Temperature 0 is greedy. ``top_p`` < 1 keeps the smallest set of tokens whose probability reaches it.
-* A row stops at the token that completes a python fence or an ``<<<…>>>`` answer (``interaction.find_stop``),
-  at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept in ``ids``, dropped from
-  ``text``), or when its turn budget or the model's context length runs out.
+* A row stops at the token that completes a python fence (or, with ``stop_at_answer``, an ``<<<…>>>``
+  answer: ``interaction.find_stop``), at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept
+  in ``ids``, dropped from ``text``), or when its turn budget (``length``) or the model's context length
+  (``context``) runs out.
 * ``ids`` are the sampled ids; ``text`` is their decoding (never re-encoded).
 
 Not handled: removing finished rows from the batch mid-way (they keep decoding a pad token until the
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +29,8 @@ from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.interaction import find_stop
+from r1ci_cli.model_source import load_errors, load_failure, resolve_model
+from r1ci_cli.models import quiet_transformers
 
 log = logging.getLogger("r1ci.backends.hf")
 
@@ -47,8 +49,7 @@ def _import_torch() -> tuple[Any, Any, Any]:
 class HfGenerator(TokenizerMixin):
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", batch_size: int = 16):
         torch, auto_model, auto_tokenizer = _import_torch()
-        if not os.path.isdir(model_path):
-            raise R1ciError(f"--model {model_path}: not a checkpoint directory (models are never downloaded)")
+        resolve_model(model_path)
         if batch_size < 1:
             raise R1ciError("--batch-size must be at least 1")
         self.torch = torch
@@ -59,8 +60,12 @@ class HfGenerator(TokenizerMixin):
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
         if torch_dtype is None:
             raise R1ciError(f"--dtype {dtype}: use auto, float32, bfloat16 or float16")
-        tokenizer = auto_tokenizer.from_pretrained(model_path)
-        model = auto_model.from_pretrained(model_path, dtype=torch_dtype).to(self.device)
+        quiet_transformers()
+        try:
+            tokenizer = auto_tokenizer.from_pretrained(model_path)
+            model = auto_model.from_pretrained(model_path, dtype=torch_dtype).to(self.device)
+        except load_errors() as err:
+            raise load_failure(model_path, err) from None
         model.eval()
         self._attach(model, tokenizer, model_path, batch_size)
 
@@ -137,7 +142,7 @@ class HfGenerator(TokenizerMixin):
         budgets = [min(r.max_new_tokens, self.max_len - len(c)) for r, c in zip(requests, contexts)]
         live = [i for i, b in enumerate(budgets) if b > 0]
         results: list[Completion | None] = [
-            None if budgets[i] > 0 else Completion("", "length", ids=(), num_prompt_tokens=len(contexts[i]))
+            None if budgets[i] > 0 else Completion("", "context", ids=(), num_prompt_tokens=len(contexts[i]))
             for i in range(len(requests))]
         if not live:
             return results  # type: ignore[return-value]
@@ -176,6 +181,8 @@ class HfGenerator(TokenizerMixin):
         for row, i in enumerate(live):
             ids = tuple(sampled[row])
             shown = ids[:-1] if ids and ids[-1] in self.end_ids and finish[row] == "eos" else ids
+            if finish[row] == "length" and budgets[i] < requests[i].max_new_tokens:
+                finish[row] = "context"  # the model's context, not the turn's budget, ran out
             results[i] = Completion(self.decode(shown), finish[row], ids=ids, num_prompt_tokens=len(contexts[i]),
                                     num_new_tokens=len(ids))
         return results  # type: ignore[return-value]
@@ -185,7 +192,8 @@ class HfGenerator(TokenizerMixin):
             return "eos"
         piece = self._piece(token)
         texts[row] += piece
-        if any(c in piece for c in _STOP_CHARS) and find_stop(texts[row], request.allow_code) is not None:
+        if (any(c in piece for c in _STOP_CHARS)
+                and find_stop(texts[row], request.allow_code, request.stop_at_answer) is not None):
             return "stop"
         if count >= budget:
             return "length"

@@ -1,62 +1,79 @@
-"""A client of any OpenAI-compatible chat server: GPT-4o (the paper's teacher), ``vllm serve``, llama.cpp.
+"""A client of any OpenAI-compatible chat server (GPT-4o, the paper's teacher; ``vllm serve``; llama.cpp's
+server), on the ``openai`` package: the client every user of such a server already configures.
 
 Contract (see ``base.Generator``):
 
 * The conversation is sent as chat messages: system, user, then each model turn as an ``assistant``
   message and each observation as a ``user`` message (hosted APIs cannot continue a half-written assistant
   message). The trajectory records the same turns as every other backend.
-* The server writes freely; the client cuts the reply at the first complete python block or answer
-  (``interaction.find_stop``) and drops the rest, so the stop rule is the same everywhere. ``num_new_tokens``
-  is what the server reports (it counts the dropped part too: that is what was paid for).
-* Up to ``concurrency`` requests are in flight. 429, 5xx, timeouts and dropped connections are retried
-  ``max_retries`` times with exponential backoff (``Retry-After`` is honoured; the jitter comes from a
-  private RNG seeded by the request); any other 4xx fails at once with the server's message.
-* The API key is read from the environment variable named by ``api_key_env`` and sent only in the
-  ``Authorization`` header. It is never logged, never written to a record, and removed from any error
-  text that might echo it. A local server without a key is fine (no header is sent).
+* The server writes freely; the client cuts the reply after its first complete python block (or, with
+  ``stop_at_answer``, its first answer: ``interaction.find_stop``) and drops the rest, so the stop rule is the
+  same everywhere. ``num_new_tokens`` is what the server reports (it counts the dropped part too: that is
+  what was paid for).
+* The ``openai`` package does the HTTP: ``base_url`` (else ``$OPENAI_BASE_URL``, else OpenAI's API), the key
+  from the variable named by ``api_key_env`` (a local server without a key gets a placeholder), the
+  per-request ``timeout_s``, and ``max_retries`` retries with exponential backoff and jitter on 408, 409,
+  429, 5xx, timeouts and dropped connections (``Retry-After`` honoured). Its retry messages stay at debug
+  level; what is left after the retries is one line.
+* Typed errors: a 400 saying the context is too long (OpenAI's ``context_length_exceeded``, vLLM's and
+  llama.cpp's wording) is the trajectory's outcome, not the run's: the completion comes back with finish
+  ``context``, the loop ends that trajectory as ``context`` and the run goes on. Any other error status is
+  an ``R1ciError`` naming the server, the status and its message, once the retries are spent.
+* The API key is never logged, never written to a record, and removed from any error text that might echo it.
 * ``seed`` is forwarded; servers may ignore it, so runs are not guaranteed to repeat.
 
-Only the standard library is used (no ``openai`` package needed). No token ids: ``ids`` is None.
+``openai`` is an optional extra (``pip install 'r1ci[openai]'``); without it the backend is a one-line
+error. No token ids: ``ids`` is None.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import os
-import random
-import socket
-import time
-import urllib.error
-import urllib.request
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from r1ci_cli.backends.base import Completion, GenRequest
-from r1ci_cli.errors import R1ciError
+from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.interaction import find_stop
 
 log = logging.getLogger("r1ci.backends.openai")
 
-RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+# How servers say the conversation no longer fits: OpenAI's error code, then the wording of vLLM ("This
+# model's maximum context length is …"), llama.cpp ("exceeds the available context size",
+# exceed_context_size_error) and others ("context window", "too many tokens").
+CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
+CONTEXT_WORDS = re.compile(r"context[ _]length|context[ _]size|maximum context|context window|prompt is too long"
+                           r"|too many tokens", re.IGNORECASE)
+NO_KEY = "EMPTY"  # sent to servers that need no key (vLLM's and llama.cpp's convention)
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError:
+        raise MissingDependency("openai", "install r1ci[openai] (pip install 'r1ci[openai]') for --backend openai")
+    return openai
 
 
 class OpenAIGenerator:
-    def __init__(self, model: str, base_url: str | None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, max_retries: int = 5, timeout_s: float = 600.0,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0):
-        if not base_url:
-            raise R1ciError("--backend openai needs --base-url (e.g. https://api.openai.com/v1)")
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, max_retries: int = 5, timeout_s: float = 600.0):
+        openai = _import_openai()
+        self._openai = openai
         self.model_name = model
         self.tokenizer_fingerprint = None
-        self.url = base_url.rstrip("/") + "/chat/completions"
         self._key = os.environ.get(api_key_env) or None
         if self._key is None:
-            log.info("no API key in $%s: sending requests without Authorization", api_key_env)
-        self.max_retries, self.timeout_s = max_retries, timeout_s
-        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+            log.info("no API key in $%s: sending requests with a placeholder key", api_key_env)
+        self.client = openai.OpenAI(base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                                    api_key=self._key or NO_KEY, timeout=timeout_s, max_retries=max_retries)
+        self.url = str(self.client.base_url).rstrip("/")
+        self.max_retries = max_retries
+        # The package logs every retry at info level; they are debug here (the final error says enough).
+        logging.getLogger("openai").setLevel(max(logging.getLogger("openai").getEffectiveLevel(), logging.WARNING))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="r1ci-openai")
 
     def encode_prompt(self, messages: Sequence[Mapping[str, str]]) -> None:
@@ -76,66 +93,54 @@ class OpenAIGenerator:
         return messages
 
     def _one(self, request: GenRequest) -> Completion:
-        body = {"model": self.model_name, "messages": self.chat_messages(request),
-                "max_tokens": request.max_new_tokens, "temperature": request.temperature,
-                "seed": request.seed % (1 << 31)}
-        if request.top_p < 1.0:
-            body["top_p"] = request.top_p
-        reply = self._post(body, random.Random(request.seed))
+        openai = self._openai
+        extra: dict[str, Any] = {"top_p": request.top_p} if request.top_p < 1.0 else {}
         try:
-            choice = reply["choices"][0]
-            text = choice["message"].get("content") or ""
-            server_finish = choice.get("finish_reason")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise R1ciError(f"{self.url}: unexpected reply shape: {self._redact(json.dumps(reply)[:300])}") from None
-        usage = reply.get("usage") or {}
-        stop = find_stop(text, request.allow_code)
+            reply = self.client.chat.completions.create(
+                model=self.model_name, messages=self.chat_messages(request), max_tokens=request.max_new_tokens,
+                temperature=request.temperature, seed=request.seed % (1 << 31), **extra)
+        except openai.APIStatusError as err:
+            if err.status_code == 400 and _context_exceeded(err):
+                log.debug("%s: %s: the context no longer fits (%s)", self.url, request.key, self._message(err))
+                return Completion(text="", finish="context")
+            retried = f" after {self.max_retries} retries" if _retryable(err.status_code) else ""
+            raise R1ciError(f"{self.url}: HTTP {err.status_code}{retried}: {self._message(err)}") from None
+        except openai.APIConnectionError as err:  # timeouts included
+            raise R1ciError(f"{self.url}: {type(err).__name__} after {self.max_retries} retries: "
+                            f"{self._redact(str(err))[:300]}") from None
+        try:
+            choice = reply.choices[0]
+            text = choice.message.content or ""
+            server_finish = choice.finish_reason
+        except (AttributeError, IndexError, TypeError):
+            raise R1ciError(f"{self.url}: unexpected reply shape: {self._redact(str(reply))[:300]}") from None
+        usage = getattr(reply, "usage", None)
+        stop = find_stop(text, request.allow_code, request.stop_at_answer)
         if stop is not None:
             text, finish = text[:stop.end], "stop"
         else:
             finish = "length" if server_finish == "length" else "eos"
-        return Completion(text=text, finish=finish, num_prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                          num_new_tokens=int(usage.get("completion_tokens") or 0))
+        return Completion(text=text, finish=finish, num_prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                          num_new_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
 
-    def _post(self, body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self._key is not None:
-            headers["Authorization"] = f"Bearer {self._key}"
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            try:
-                req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as err:
-                detail = self._redact(err.read().decode("utf-8", "replace")[:500])
-                if err.code not in RETRY_STATUSES:
-                    raise R1ciError(f"{self.url}: HTTP {err.code}: {detail}") from None
-                problem = f"HTTP {err.code}"
-                retry_after = _retry_after(err.headers.get("Retry-After") if err.headers else None)
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError) as err:
-                problem = f"{type(err).__name__}: {self._redact(str(err))[:200]}"
-            except json.JSONDecodeError:
-                problem = "a reply that is not JSON"
-            if attempt == self.max_retries:
-                raise R1ciError(f"{self.url}: gave up after {self.max_retries + 1} attempts (last: {problem})")
-            delay = retry_after if retry_after is not None else min(
-                self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + rng.random() / 2)
-            log.warning("%s: %s; retrying in %.1f s (%d/%d)", self.url, problem, delay, attempt + 1,
-                        self.max_retries)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+    def _message(self, err: Any) -> str:
+        body = err.body
+        message = body.get("message") if isinstance(body, dict) else None
+        return self._redact(str(message or err.message or err))[:500]
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[REDACTED]") if self._key else text
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, min(float(value), 300.0)) if value is not None else None
-    except ValueError:
-        return None
+def _retryable(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+def _context_exceeded(err: Any) -> bool:
+    body = err.body if isinstance(err.body, dict) else {}
+    codes = {str(body.get("code")), str(body.get("type")), str(getattr(err, "code", None))}
+    return bool(codes & CONTEXT_CODES) or bool(CONTEXT_WORDS.search(str(body.get("message") or err.message or "")))

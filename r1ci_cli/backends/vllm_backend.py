@@ -30,11 +30,12 @@ from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.backends.tokens import TokenizerMixin, tokenizer_fingerprint
 from r1ci_cli.errors import MissingDependency
 from r1ci_cli.interaction import find_stop
+from r1ci_cli.model_source import resolve_model
 from r1ci_cli.seeds import derive_seed
 
 log = logging.getLogger("r1ci.backends.vllm")
 
-STOP_STRINGS = ["```", ">>>"]
+STOP_STRINGS = ["```", ">>>"]  # ">>>" only for requests with stop_at_answer
 MAX_CONTINUATIONS = 64  # a turn re-submitted more often than this is cut off as "length"
 
 
@@ -47,6 +48,7 @@ class VllmGenerator(TokenizerMixin):
         except ImportError:
             raise MissingDependency("vllm", "install r1ci[gpu] or use --backend hf") from None
         self._vllm, self._tokens_prompt = vllm, TokensPrompt
+        resolve_model(model_path)
         kwargs: dict[str, Any] = {"model": model_path, "dtype": dtype, "seed": seed,
                                   "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True}
         if max_model_len is not None:
@@ -61,7 +63,8 @@ class VllmGenerator(TokenizerMixin):
     def _params(self, request: GenRequest, max_tokens: int, round_index: int) -> Any:
         return self._vllm.SamplingParams(
             temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
-            seed=derive_seed(request.seed, round_index) % (1 << 31), stop=STOP_STRINGS,
+            seed=derive_seed(request.seed, round_index) % (1 << 31),
+            stop=STOP_STRINGS if request.stop_at_answer else STOP_STRINGS[:1],
             include_stop_str_in_output=True, stop_token_ids=sorted(self.end_ids), skip_special_tokens=False)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
@@ -77,7 +80,7 @@ class VllmGenerator(TokenizerMixin):
                 context = list(request.context_ids) + sampled[i]
                 budget = min(request.max_new_tokens - len(sampled[i]), self.max_len - len(context))
                 if budget <= 0:
-                    finish[i] = "length"
+                    finish[i] = "length" if len(sampled[i]) >= request.max_new_tokens else "context"
                     continue
                 active.append(i)
                 prompts.append(self._tokens_prompt(prompt_token_ids=context))
@@ -102,10 +105,12 @@ class VllmGenerator(TokenizerMixin):
         """Why a turn is over after this round, or None when a stop string did not end it (continue)."""
         if ids and ids[-1] in self.end_ids:
             return "eos"
-        if find_stop(self.decode(ids), request.allow_code) is not None:
+        if find_stop(self.decode(ids), request.allow_code, request.stop_at_answer) is not None:
             return "stop"
-        if piece.finish_reason == "length" or len(ids) >= request.max_new_tokens:
+        if len(ids) >= request.max_new_tokens:
             return "length"
+        if piece.finish_reason == "length":
+            return None  # the context bounded this round: the next one finds no room and says "context"
         if piece.finish_reason == "stop" and piece.stop_reason is None:
             return "eos"  # an end-of-sequence token the engine did not return
         return None

@@ -75,6 +75,9 @@ def run_cmd(src: str, output: str, models: tuple[str, ...], backend, generation,
         raise click.UsageError(f"--backend {backend.kind} needs --model")
     if resume and output == "-":
         raise click.UsageError("--resume needs -o FILE (or -o DIR with several models)")
+    if len(models) > 1 and output.endswith((".jsonl", ".zst", ".json")):
+        raise click.UsageError(f"with several models -o is a directory (one NAME.jsonl.zst per model), not a file "
+                               f"name like {output}")
     run_eval(EvalJob(src=src, output=output, models=models, names=names, backend=backend, rollout=generation,
                      sandbox=sandbox, resume=resume, progress=not quiet, summary=summary, report=report,
                      stages=stages))

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from r1ci_cli.commands.base import R1ciCommand, common_options, output_option, seed_option
 from r1ci_cli.progress import Progress
@@ -35,12 +36,14 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the data files of data-backed tasks (BBH JSON, GSM-Hard, MATH).")
 @click.option("--from-data", is_flag=True, help="Families that can load data files (e.g. BBH's official "
-              "<subtask>.json) take their instances from --data-dir instead of being generated.")
+              "<subtask>.json) take their instances from --data-dir instead of being generated; a selected task "
+              "without a loader is refused (SymBench's published instances: --symbench-dir).")
 @click.option("--symbench-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Read the published SymBench instances from a CodeSteer checkout (dataset_gather/) instead "
-                   "of generating; --tasks limits the tasks read.")
+                   "of generating; --tasks limits the tasks read, --pool train|eval keeps one pool, "
+                   "--num-per-task (when given) the first N of each task.")
 @click.option("--list", "list_only", is_flag=True, help="Print the task table (source, split, generator, "
-              "reference kind, data needed) instead of generating.")
+              "reference kind, data needed) instead of generating; with -v also each task's knobs.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False), default=None,
               help="Regenerate with these flags and fail unless FILE (a frozen instance set) is identical.")
 @click.option("--exclude", multiple=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE",
@@ -77,11 +80,22 @@ def gen_tasks_cmd(sources: tuple[str, ...], tasks: tuple[str, ...], split: str, 
         unknown = [t for t in tasks if t not in LAYOUTS]
         if unknown:
             raise click.BadParameter(f"no original layout for {', '.join(unknown)}", param_hint="--tasks")
+        given = click.get_current_context().get_parameter_source("num_per_task") is not ParameterSource.DEFAULT
+        rows = generate.select_originals(original_tasks(symbench_dir, names), pool,
+                                         num_per_task if given else None)
         with record_sink(output) as sink:
-            sink.write_all(original_tasks(symbench_dir, names))
+            sink.write_all(rows)
         return
+    if from_data:
+        refused = generate.without_loader(opts)
+        if refused:
+            shown = ", ".join(refused[:8]) + (f", … ({len(refused)} tasks)" if len(refused) > 8 else "")
+            raise click.UsageError(f"--from-data: no data to load for {shown}; select tasks that load data "
+                                   "(e.g. --source bbh), or read the published SymBench instances with "
+                                   "--source symbench --symbench-dir DIR")
     if list_only:
-        sys.stdout.write(generate.format_table(generate.list_rows(opts)))
+        verbose = bool(click.get_current_context().meta.get("r1ci_verbose"))
+        sys.stdout.write(generate.format_table(generate.list_rows(opts), knobs=verbose))
         return
     if check_file is not None:
         generate.check_frozen(check_file, opts)

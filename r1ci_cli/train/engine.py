@@ -102,18 +102,21 @@ def resolve_precision(precision: str, device) -> str:
     return precision
 
 
-def load_model(path: str | Path, gradient_checkpointing: bool):
-    """An fp32 causal LM from a model directory (master weights stay fp32; bf16 runs under autocast)."""
+def load_model(path: str | Path, gradient_checkpointing: bool, flag: str = "--model"):
+    """An fp32 causal LM from a model directory or a cached hub name (``model_source``; master weights stay
+    fp32; bf16 runs under autocast)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from r1ci_cli.model_source import load_errors, load_failure, resolve_model
     from r1ci_cli.models import quiet_transformers
 
+    resolve_model(str(path), flag)
     quiet_transformers()
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    except OSError as err:
-        raise R1ciError(f"--model {path}: not a loadable model directory ({str(err).splitlines()[0]})") from None
+    except load_errors() as err:
+        raise load_failure(str(path), err, flag) from None
     if gradient_checkpointing:
         # transformers 5 renamed the switch (the old name warns and will go in v6).
         if hasattr(model, "activation_checkpointing_enable"):

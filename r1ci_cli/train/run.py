@@ -11,7 +11,8 @@ Layout of ``OUT`` (``CheckpointOptions.output``)::
 Contract:
 
 * ``check_output(options)``, before any input is read: without ``resume`` an ``OUT`` that holds anything is
-  refused (a new run never mixes with an old one's files), and so is a missing parent directory.
+  refused (a new run never mixes with an old one's files), and so is a path under a file. Missing parent
+  directories are created with ``OUT`` (``-o ckpt/sft`` without ``ckpt/``).
 * ``open_run(options, key)`` writes nothing: with ``resume`` it finds the newest checkpoint (``run.checkpoint``,
   ``run.start_step``) and refuses one made with another run ``key`` (other data or settings:
   ``settings.fingerprint``); ``resume`` without a checkpoint starts from step 0.
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.settings import settings
+from r1ci_cli.settings import first_difference, settings
 from r1ci_cli.streams import write_bytes_atomic
 from r1ci_cli.train.checkpoint import (CheckpointOptions, latest_checkpoint, read_trainer_state, save_checkpoint,
                                        truncate_metrics)
@@ -52,8 +53,9 @@ class Run:
     """An open run directory. ``start_step`` and ``checkpoint`` say where training continues."""
 
     def __init__(self, options: CheckpointOptions, key: str, rank: int, checkpoint: Path | None,
-                 state: Mapping[str, Any]):
+                 state: Mapping[str, Any], material: Mapping[str, Any] | None = None):
         self.options, self.key, self.rank = options, key, rank
+        self.material = dict(material or {})
         self.out = Path(options.output)
         self.checkpoint = checkpoint
         self.state = dict(state)
@@ -66,7 +68,7 @@ class Run:
         (the flags as click resolved them, value and source; every option; what the trainer derived)."""
         if self.rank != 0:
             return
-        self.out.mkdir(exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
         truncate_metrics(self.out / METRICS, self.rows)
         data = {"flags": dict(flags), "options": settings(options, runtime=True), "derived": dict(derived),
                 "run_key": self.key}
@@ -88,6 +90,8 @@ class Run:
         if self._handle is not None:
             os.fsync(self._handle.fileno())
         trainer_state = {"step": step, **(state or {}), "metrics_rows": self.rows, "run_key": self.key}
+        if self.material:
+            trainer_state["run_settings"] = self.material
         return save_checkpoint(self.out, step, engine, trainer_state, self.options.keep,
                                extra_files=tokenizer.save_pretrained)
 
@@ -123,21 +127,37 @@ def check_output(options: CheckpointOptions) -> None:
     out = Path(options.output)
     if not options.resume and out.exists() and any(out.iterdir()):
         raise R1ciError(f"{out}: exists and is not empty; use --resume to continue it, or another -o")
-    if not out.parent.is_dir():
-        raise R1ciError(f"{out}: parent directory {out.parent} does not exist")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise R1ciError(f"{out}: {ancestor} is not a directory")
 
 
-def open_run(options: CheckpointOptions, key: str, rank: int = 0) -> Run:
-    """The run in ``options.output``: a fresh one, or the newest checkpoint's (module docstring)."""
+def open_run(options: CheckpointOptions, key: str, rank: int = 0, material: Mapping[str, Any] | None = None) -> Run:
+    """The run in ``options.output``: a fresh one, or the newest checkpoint's (module docstring). ``material``
+    (what the ``key`` hashes, as ``settings()`` dicts) is kept in every checkpoint, so a refused resume can name
+    the first setting that differs."""
     out = Path(options.output)
     checkpoint = latest_checkpoint(out) if options.resume else None
     state: dict[str, Any] = {}
     if checkpoint is not None:
         state = read_trainer_state(checkpoint)
         if state.get("run_key") != key:
-            raise R1ciError(f"{checkpoint}: made with other data or settings than this command; rerun with the "
-                            "original flags, or start a fresh -o")
+            raise R1ciError(f"{checkpoint}: made with {_what_differs(state.get('run_settings'), material)}; "
+                            "rerun with the original flags, or start a fresh -o")
         log.info("resuming from %s (step %d)", checkpoint, state["step"])
     elif options.resume:
         log.info("--resume given but %s has no checkpoint; starting from step 0", out)
-    return Run(options, key, rank, checkpoint, state)
+    return Run(options, key, rank, checkpoint, state, material)
+
+
+def _what_differs(before: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> str:
+    """The first differing setting of two runs' material, in words (a checkpoint without it: in general)."""
+    difference = first_difference(before, now) if before and now else None
+    if difference is None:
+        return "other data or settings than this command"
+    name, old, new = difference
+    if name.split(".")[0] == "data":
+        return "other training data (another selection or tokenisation of the input)"
+    return f"{name.removeprefix('options.')} = {old!r}, this command has {new!r}"

@@ -128,10 +128,11 @@ class SequenceBuilder:
             prompt = self._encode(text)
             turns = [self._encode(turn.text) for turn in traj.turns]
         pieces = [(prompt, 0)] + [(ids, int(turn.role == "model")) for ids, turn in zip(turns, traj.turns)]
-        # A finished answer ends with eos so the model learns to stop; the rollout stops on <<<…>>> itself
-        # and does not generate it, hence it is added here (and learned) unless already present.
+        # A message the model ended (answer or stop) ends with eos so the model learns to stop; text backends
+        # and the answer stop (--stop-at-answer) do not return it, hence it is added here (and learned)
+        # unless already present.
         last_ids = turns[-1] if turns else []
-        if (traj.finish == "answer" and traj.turns[-1].role == "model" and self.eos_id is not None
+        if (traj.finish in ("answer", "stop") and traj.turns[-1].role == "model" and self.eos_id is not None
                 and (not last_ids or last_ids[-1] != self.eos_id)):
             pieces.append(([self.eos_id], 1))
         return pieces, stored

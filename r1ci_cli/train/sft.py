@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
+from r1ci_cli.model_source import load_errors, load_failure, resolve_model
 from r1ci_cli.progress import Progress
-from r1ci_cli.settings import fingerprint
+from r1ci_cli.settings import fingerprint, settings
 from r1ci_cli.train import sft_data
 from r1ci_cli.train.engine import open_engine
 from r1ci_cli.train.options import SftOptions
@@ -129,18 +130,20 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     grad_accum = _check(options, world_size)
     if rank != 0:  # one copy of every message: the other ranks only warn
         logging.getLogger("r1ci").setLevel(logging.WARNING)
+    resolve_model(options.model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(options.model)
-    except (OSError, ValueError) as err:
-        raise R1ciError(f"--model {options.model}: no loadable tokenizer ({str(err).splitlines()[0]})") from None
+    except load_errors() as err:
+        raise load_failure(options.model, err) from None
     sequences, selection, seq_stats = _prepare_data(sources, options, tokenizer)
     per_epoch = sft_data.steps_per_epoch(len(sequences), options.batch_size)
     total_steps = per_epoch * options.epochs
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
     warmup = warmup_steps_for(total_steps, options.warmup_ratio)
-    run = open_run(options.checkpoint, fingerprint(options, data=sft_data.data_fingerprint(sequences),
-                                                   world=world_size), rank)
+    data = sft_data.data_fingerprint(sequences)
+    run = open_run(options.checkpoint, fingerprint(options, data=data, world=world_size), rank,
+                   material={"options": settings(options), "data": data, "world": world_size})
     engine = open_engine(run.checkpoint or options.model, replace(
         options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
     if run.checkpoint is not None:
