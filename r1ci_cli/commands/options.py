@@ -203,6 +203,9 @@ GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
     Flag("--cohorts", type=click.IntRange(min=1),
          help="Batches that take turns, so one batch's code runs while another generates."),
     Flag("--max-in-flight", type=click.IntRange(min=1), help="Trajectories active at once."),
+    Flag("--infra-retries", type=click.IntRange(min=0),
+         help="A trajectory the infrastructure broke (sandbox_error, a failed backend request) is replayed from "
+              "its prompt up to this many times; after that it ends as infra_error (never a reward)."),
     SEED,
 ], nested={"reward": REWARD})
 
