@@ -66,9 +66,9 @@ def forced(generator):
     real_sample = generator._sample
 
     def recording_sample(logits, request, rng):
-        token = real_sample(logits, request, rng)
+        token, logprob = real_sample(logits, request, rng)
         sampled.append((request.key, token))
-        return token
+        return token, logprob
 
     def install(texts):
         generator.model = Forced(real, [generator.encode_text(t) for t in texts], min(generator.end_ids))
