@@ -102,8 +102,9 @@ def resolve_precision(precision: str, device) -> str:
     return precision
 
 
-def load_model(path: str | Path, gradient_checkpointing: bool):
-    """An fp32 causal LM from a model directory (master weights stay fp32; bf16 runs under autocast)."""
+def load_model(path: str | Path, gradient_checkpointing: bool, flag: str = "--model"):
+    """An fp32 causal LM from a model directory (master weights stay fp32; bf16 runs under autocast).
+    ``flag``: the option that named ``path``, for the error message."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -113,7 +114,7 @@ def load_model(path: str | Path, gradient_checkpointing: bool):
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except OSError as err:
-        raise R1ciError(f"--model {path}: not a loadable model directory ({str(err).splitlines()[0]})") from None
+        raise R1ciError(f"{flag} {path}: not a loadable model directory ({str(err).splitlines()[0]})") from None
     if gradient_checkpointing:
         # transformers 5 renamed the switch (the old name warns and will go in v6).
         if hasattr(model, "activation_checkpointing_enable"):
@@ -124,9 +125,9 @@ def load_model(path: str | Path, gradient_checkpointing: bool):
     return model
 
 
-def load_frozen(path: str | Path, device: Any):
+def load_frozen(path: str | Path, device: Any, flag: str = "--model"):
     """A model for log-probs only (rl-stage's KL reference): on ``device``, in eval mode, no gradients."""
-    model = load_model(path, gradient_checkpointing=False).to(device).eval()
+    model = load_model(path, gradient_checkpointing=False, flag=flag).to(device).eval()
     for param in model.parameters():
         param.requires_grad_(False)
     return model
