@@ -143,3 +143,132 @@ def test_deepspeed_needs_one_micro_batch_per_step_before_anything_runs(tmp_path)
     with pytest.raises(Exception, match="--micro-batch-size >= --batch-size x --group-size"):
         rl.rl_stage([_task(0)], opts, sandbox=None)
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------ outcomes and groups
+
+
+class GroupScript:
+    """Test double for loop logic: a code turn, then an answer that depends on the sample (``/s{k}`` of the
+    trajectory id): ``answers[k % len(answers)]``, so a group's members differ the same way in every run."""
+
+    model_name = "scripted"
+    tokenizer_fingerprint = None
+
+    def __init__(self, answers=("<<<True>>>", "<<<False>>>", "<<<True>>>", "no answer")):
+        self.answers = answers
+
+    def encode_prompt(self, messages):
+        return None
+
+    def encode_text(self, text):
+        return None
+
+    def generate(self, requests):
+        from r1ci_cli.backends.base import Completion
+
+        out = []
+        for request in requests:
+            if not any(role == "exec" for role, _text in request.turns):
+                out.append(Completion("```python\nprint(not False)\n```", "stop"))
+            else:
+                sample = int(request.key.rsplit("/s", 1)[1])
+                out.append(Completion(self.answers[sample % len(self.answers)], "stop"))
+        return out
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    from r1ci_cli.sandbox import SandboxOptions, open_sandbox
+
+    with open_sandbox(None, SandboxOptions(workers=2, timeout_s=10.0)) as box:
+        yield box
+
+
+def _staged(n: int) -> list[Task]:
+    from test_rollout_loop import boolean_task  # answer True
+
+    return [Task.from_dict({**boolean_task(seed).to_dict(), "group": 1, "p": 0.5}) for seed in range(0, 10 * n, 10)]
+
+
+def _opts(**kw) -> rl.RlOptions:
+    from r1ci_cli.rollout.loop import RolloutOptions
+    from r1ci_cli.train.checkpoint import CheckpointOptions
+
+    rollout = RolloutOptions(max_code_calls=2, timeout_s=10.0, infra_retries=kw.pop("infra_retries", 0))
+    values = {"batch_size": 4, "group_size": 4, **kw}
+    return rl.RlOptions(stage=1, model="m", checkpoint=CheckpointOptions("out"), rollout=rollout, **values)
+
+
+def test_infra_errors_leave_the_surviving_members_advantages_as_without_them(sandbox):
+    """A sandbox that fails every third call: the members it broke are out of the groups, and the others get
+    the advantages of a run in which those members never existed."""
+    from sandbox_helpers import FailingSandbox
+
+    from r1ci_cli.train.grpo import group_advantages
+
+    pool, opts = _staged(4), _opts()
+    clean = rl.rollout_step(pool, GroupScript(), sandbox, opts, step=0)
+    failing = FailingSandbox(sandbox, every=3)
+    broken = rl.rollout_step(pool, GroupScript(), failing, opts, step=0)
+    lost = {t.id for t in clean.trajectories} - {t.id for t in broken.trajectories}
+    assert len(lost) == failing.failed == broken.counts.num_infra_errors == 5
+    survivors = [t for t in clean.trajectories if t.id not in lost]
+    assert [t.to_dict() for t in broken.trajectories] == [t.to_dict() for t in survivors]
+    expected = group_advantages([t.reward for t in survivors], [t.task_id for t in survivors])
+    assert broken.advantages == pytest.approx(expected)
+    # The lost members did change the statistics: counted as zero-reward members, the advantages would differ.
+    as_zeros = group_advantages([0.0 if t.id in lost else t.reward for t in clean.trajectories],
+                                [t.task_id for t in clean.trajectories])
+    assert [a for t, a in zip(clean.trajectories, as_zeros) if t.id not in lost] != pytest.approx(expected)
+    metrics = rl.rollout_metrics(broken.trajectories, broken.counts)
+    assert metrics["infra_error_share"] == pytest.approx(5 / 16)
+    assert metrics["accuracy"] == pytest.approx(sum(t.correct for t in survivors) / len(survivors))
+
+
+def test_a_group_that_loses_all_members_is_skipped_and_logged(sandbox, caplog):
+    from sandbox_helpers import FailingSandbox
+
+    pool = _staged(2)
+    doomed = pool[0].id
+    failing = FailingSandbox(sandbox, only=lambda request_id: request_id.startswith(doomed + "#"))
+    with caplog.at_level("WARNING", logger="r1ci.rl-stage"):
+        step = rl.rollout_step(pool, GroupScript(), failing, _opts(batch_size=2), step=0)
+    assert failing.failed == 4 and step.counts.num_skipped == 1 and step.counts.num_groups == 2
+    assert {rl.instance_id(t.task_id) for t in step.trajectories} == {pool[1].id}
+    assert f"group {doomed}#0.0." in caplog.text and "skipped: 0 of its members valid" in caplog.text
+    assert rl.rollout_metrics(step.trajectories, step.counts)["groups_skipped"] == 1
+    # The retries of the loop replay a broken member; only a failure that outlives them is an infra_error.
+    flaky = FailingSandbox(sandbox, every=3)
+    step = rl.rollout_step(pool, GroupScript(), flaky, _opts(batch_size=2, infra_retries=2), step=0)
+    assert flaky.failed > 0 and step.counts.num_infra_errors == 0 and len(step.trajectories) == 8
+
+
+def _member(group: str, k: int, correct: bool, reward: float) -> Trajectory:
+    return Trajectory(id=f"{group}/agent/t1/s{k}", task_id=group, style="agent", temperature=1.0, model="m",
+                      turns=(Turn("model", "x"),), answer=None, correct=correct, reward=reward, num_code_calls=0,
+                      finish="answer")
+
+
+def test_zero_variance_is_decided_on_correctness_or_on_reward():
+    trajs = [_member("all-wrong", 0, False, -0.1), _member("all-wrong", 1, False, 0.1),  # format differs
+             _member("mixed", 0, True, 1.1), _member("mixed", 1, False, 0.1),
+             _member("all-right", 0, True, 1.1), _member("all-right", 1, True, 1.1)]
+    _kept, zero = rl.select_groups(trajs, "correct")
+    assert zero == {"all-wrong", "all-right"}
+    _kept, zero = rl.select_groups(trajs, "reward")
+    assert zero == {"all-right"}
+
+
+@pytest.mark.parametrize("filter_on", ["correct", "reward"])
+def test_filter_zero_variance_drops_by_correctness_by_default(sandbox, filter_on):
+    """Groups whose members are all wrong but differ in format: dropped on correctness, kept on reward."""
+    assert rl.RlOptions(stage=1, model="m", checkpoint=None).filter_on == "correct"
+    script = GroupScript(answers=("<<<False>>>", "no answer"))  # never right; formed and not formed
+    opts = _opts(batch_size=2, filter_zero_variance="drop", filter_on=filter_on)
+    step = rl.rollout_step(_staged(2), script, sandbox, opts, step=0)
+    assert len({t.task_id for t in step.trajectories}) == (0 if filter_on == "correct" else 2)
+    assert step.counts.num_zero_variance == (2 if filter_on == "correct" else 0)

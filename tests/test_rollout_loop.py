@@ -17,6 +17,7 @@ from r1ci_cli.records import ExecResult, Task
 from r1ci_cli.rollout.reward import well_formed
 from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import keep_filter
+from sandbox_helpers import FailingSandbox
 
 
 class SubprocessSandbox:
@@ -267,23 +268,6 @@ def test_well_formed_requires_code_turns_then_answer():
 
 
 # ------------------------------------------------------------------------------------------ infra_error
-
-
-class FailingSandbox:
-    """The infrastructure's test double: a real sandbox behind a shim that fails every ``every``-th call with
-    ``sandbox_error`` (the code of a failed call never runs), as a preempted node or a lost connection would."""
-
-    def __init__(self, inner, every: int = 3):
-        self.inner, self.every, self.calls, self.failed = inner, every, 0, 0
-
-    def submit(self, code: str, timeout_s: float | None = None, request_id: str = "x") -> Future:
-        self.calls += 1
-        if self.calls % self.every:
-            return self.inner.submit(code, timeout_s=timeout_s, request_id=request_id)
-        self.failed += 1
-        future: Future = Future()
-        future.set_result(ExecResult(request_id, "sandbox_error", None, "", "injected: node preempted", 0.0, False))
-        return future
 
 
 def _code_tasks(n: int) -> list[Task]:
