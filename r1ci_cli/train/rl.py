@@ -426,7 +426,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                        **update, "num_trajectories": len(rolled.trajectories), "num_truncated": batch.num_truncated,
                        "lr": engine.lr(), **timing, "rollout_s": rollout_s,
                        "train_s": time.perf_counter() - train_began}
-            metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+            metrics = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in metrics.items()}
             run.append(metrics)
             history.append(metrics)
             log.info("%s", step_line(metrics, opts.steps, time.perf_counter() - began))
