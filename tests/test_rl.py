@@ -15,6 +15,8 @@ import pytest
 
 from r1ci_cli.records import Task, Trajectory, Turn
 from r1ci_cli.train import rl
+from test_rl_learning import one_thread  # noqa: F401 (a fixture)
+from test_rollout_loop import ScriptedGenerator
 
 
 def _task(i: int, group: int = 1) -> Task:
@@ -216,21 +218,13 @@ def test_deepspeed_needs_one_micro_batch_per_step_before_anything_runs(tmp_path)
 # ------------------------------------------------------------------------------------------ outcomes and groups
 
 
-class GroupScript:
+class GroupScript(ScriptedGenerator):
     """Test double for loop logic: a code turn, then an answer that depends on the sample (``/s{k}`` of the
     trajectory id): ``answers[k % len(answers)]``, so a group's members differ the same way in every run."""
 
-    model_name = "scripted"
-    tokenizer_fingerprint = None
-
     def __init__(self, answers=("<<<True>>>", "<<<False>>>", "<<<True>>>", "no answer")):
+        super().__init__([])
         self.answers = answers
-
-    def encode_prompt(self, messages):
-        return None
-
-    def encode_text(self, text):
-        return None
 
     def generate(self, requests):
         from r1ci_cli.backends.base import Completion
@@ -243,9 +237,6 @@ class GroupScript:
                 sample = int(request.key.rsplit("/s", 1)[1])
                 out.append(Completion(self.answers[sample % len(self.answers)], "stop"))
         return out
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -350,16 +341,6 @@ def micro_dir(tmp_path_factory) -> str:
     from r1ci_cli.models import InitModelOptions, init_model
 
     return str(init_model(tmp_path_factory.mktemp("micro") / "m0", InitModelOptions(preset="micro", seed=0)))
-
-
-@pytest.fixture
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _pool_file(tmp_path: Path, n: int = 8, groups: int = 4) -> Path:
