@@ -77,11 +77,13 @@ def short_teacher() -> Any:
     from r1ci_cli.backends.base import Completion
     from r1ci_cli.backends.reference import ReferenceGenerator
 
+    from r1ci_cli.records import task_id_of
+
     class ShortTeacher(ReferenceGenerator):
         def _one(self, request: Any) -> Any:
             if any(role == "exec" for role, _ in request.turns):
                 return super()._one(request)
-            expression = request.task.check["expression"]
+            expression = self._tasks[task_id_of(request.key)].check["expression"]
             return Completion(text=f"I will evaluate it.\n\n```python\nprint({expression})\n```", finish="stop")
 
     return ShortTeacher()
@@ -283,6 +285,8 @@ def main() -> None:
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
 
     torch.set_num_threads(args.threads)
+    out = sys.stdout  # the JSON lines; everything else (vLLM logs to stdout) goes to stderr
+    sys.stdout = sys.stderr
     work = Path(tempfile.mkdtemp(prefix="bench-rl-"))
     base = str(init_model(work / "m0", InitModelOptions(preset="tiny", seed=args.seed)))
     tasks = make_tasks(args.tasks, args.seed)
@@ -292,8 +296,8 @@ def main() -> None:
         if args.skip != "breakdown":
             model = sft_on_reference(base, tasks, box, work, args.sft_steps, args.seed)
             result = breakdown(model, tasks, box, work / "breakdown", args)
-            sys.stdout.write(json.dumps({**result, **common, "max_code_calls": args.max_code_calls}) + "\n")
-            sys.stdout.flush()
+            out.write(json.dumps({**result, **common, "max_code_calls": args.max_code_calls}) + "\n")
+            out.flush()
         if args.skip != "trl":
             ours, theirs = [], []
             for round_index in range(args.repeats):
@@ -306,7 +310,7 @@ def main() -> None:
                       "trl_tokens_per_s": round(statistics.median(theirs), 1),
                       "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
                       "rounds": {"r1ci": [round(x, 1) for x in ours], "trl": [round(x, 1) for x in theirs]}}
-            sys.stdout.write(json.dumps(result) + "\n")
+            out.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
