@@ -470,3 +470,18 @@ def test_resume_before_the_first_checkpoint_starts_over_without_duplicate_rows(m
     subprocess.run(base + ["-o", str(cut), "--resume"], check=True, env=env, timeout=600, capture_output=True)
     assert _metrics(cut) == _metrics(whole) and [r["step"] for r in _metrics(cut)] == [1, 2, 3]
     assert (whole / "model.safetensors").read_bytes() == (cut / "model.safetensors").read_bytes()
+
+
+def test_a_run_that_fails_before_its_first_row_leaves_no_output_directory(micro_dir, tmp_path, sandbox, monkeypatch):
+    """A failure in the first rollout (here the generator raises) is a failed start as well: no OUT is left
+    behind to be refused by the next plain command."""
+    from r1ci_cli.backends.hf import HfGenerator
+    from r1ci_cli.potential import read_staged
+
+    def broken(self, requests):
+        raise RuntimeError("generator lost")
+
+    monkeypatch.setattr(HfGenerator, "generate", broken)
+    with pytest.raises(RuntimeError, match="generator lost"):
+        rl.rl_stage(read_staged(str(_pool_file(tmp_path))), _run_opts(micro_dir, tmp_path / "out"), sandbox)
+    assert not (tmp_path / "out").exists()
