@@ -49,8 +49,6 @@ from r1ci_cli.answer import extract_answer
 from r1ci_cli.backends.base import Completion, Generator, GenRequest
 from r1ci_cli.records import (ExecResult, Task, Trajectory, Turn, exec_request_id, task_fields_for_trajectory,
                               trajectory_id)
-
-INFRA_ERROR = "infra_error"  # the finish of a trajectory the infrastructure ended (records.INFRA_FINISHES)
 from r1ci_cli.rollout import reward as rewards
 from r1ci_cli.rollout.styles import Style, get_style, steer_hint
 from r1ci_cli.seeds import derive_seed
@@ -58,6 +56,8 @@ from r1ci_cli.settings import RUNTIME
 from r1ci_cli.tasks.registry import Instance, get_family, score
 
 log = logging.getLogger("r1ci.rollout")
+
+INFRA_ERROR = "infra_error"  # the finish of a trajectory the infrastructure ended (records.INFRA_FINISHES)
 
 
 @dataclass(frozen=True)
