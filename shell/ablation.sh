@@ -4,9 +4,11 @@
 # Every seed starts from the same SFT model and the same potential-scored pool: those of the base run
 # ABLATION_BASE (default tiny, the `make all` run; built here if missing). For each seed in ABLATION_SEEDS,
 # runs/ablation-s<seed>/ links the base run's tasks, models and scores, then trains the 4 curriculum stages
-# (rl1..rl4) and flat GRPO on every group for the same total steps with that seed, and evaluates each on the
-# held-out tasks. So the seeds measure the variance of GRPO itself (sampling, batch order), and curriculum and
-# flat differ only in the order of the instances. A markdown table of held-out accuracy goes to OUT.md.
+# (rl1..rl4), flat GRPO on every group for the same total steps, and the online arm (rl1, then online2..online4:
+# each stage regroups the groups not yet reached by the running pass rates of the stage before) with that seed,
+# and evaluates each on the held-out tasks. So the seeds measure the variance of GRPO itself (sampling, batch
+# order), and the arms differ only in the order of the instances. A markdown table of held-out accuracy goes
+# to OUT.md.
 # Every step is a make file target, so running it again resumes. Extra make variables pass through the
 # environment (e.g. STEPS=10).
 set -euo pipefail
@@ -35,7 +37,7 @@ for seed in $ABLATION_SEEDS; do
     fi
     $MAKE --no-print-directory RUN="$run" SEED="$seed" \
         "runs/$run/eval-rl1.jsonl.zst" "runs/$run/eval-rl2.jsonl.zst" "runs/$run/eval-rl3.jsonl.zst" \
-        "runs/$run/eval-rl4.jsonl.zst" "runs/$run/eval-flat.jsonl.zst"
+        "runs/$run/eval-rl4.jsonl.zst" "runs/$run/eval-flat.jsonl.zst" "runs/$run/eval-online4.jsonl.zst"
     echo "[$(date +%H:%M:%S)] ablation: seed $seed done in $(( $(date +%s) - start )) s" >&2
     files+=("runs/$run")
 done

@@ -1,11 +1,13 @@
-"""Markdown table of the curriculum ablation from run directories (each with eval-{base,sft,rl1..4,flat}.jsonl.zst).
+"""Markdown table of the curriculum ablation from run directories (each with
+eval-{base,sft,rl1..4,flat,online4}.jsonl.zst).
 
     python shell/ablation_table.py runs/ablation-s0 runs/ablation-s1 ...
 
 Accuracy is ``eval report``'s overall accuracy (``r1ci_cli.evaluate.accuracy``: the mean over tasks of each
 task's pass@1 at the eval temperature), so this table and the eval reports agree; one row per seed and a mean
-row. "curriculum" is the last stage (rl4), the fair comparison with flat GRPO after the same steps; "best
-stage" is shown too but is chosen on the same held-out set, so it is optimistic.
+row. "curriculum" is the last stage (rl4), the fair comparison with flat GRPO and with the online arm (online4:
+stages 2-4 regrouped by the running pass rates) after the same steps; "best stage" (of rl1..rl4) is shown too but
+is chosen on the same held-out set, so it is optimistic.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from r1ci_cli.evaluate import overall_accuracy
 from r1ci_cli.records import Trajectory
 from r1ci_cli.streams import open_records
 
-COLUMNS = ["base", "sft", "rl1", "rl2", "rl3", "rl4", "flat"]
+COLUMNS = ["base", "sft", "rl1", "rl2", "rl3", "rl4", "flat", "online4"]
 
 
 def accuracy(path: str) -> float:
@@ -28,8 +30,8 @@ def accuracy(path: str) -> float:
 
 def table(runs: list[str]) -> str:
     """The markdown table: per run, accuracy of every column, then the mean over runs."""
-    header = "| run | base | SFT | rl1 | rl2 | rl3 | curriculum (rl4) | flat GRPO | best stage |"
-    lines = [header, "|" + "---|" * 9]
+    header = "| run | base | SFT | rl1 | rl2 | rl3 | curriculum (rl4) | flat GRPO | online (stage 4) | best stage |"
+    lines = [header, "|" + "---|" * 10]
     sums = [0.0] * (len(COLUMNS) + 1)
     for run in runs:
         acc = [accuracy(os.path.join(run, f"eval-{c}.jsonl.zst")) for c in COLUMNS]

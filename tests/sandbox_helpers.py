@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future
 
 import pytest
 
 from r1ci_cli.errors import R1ciError
+from r1ci_cli.records import ExecResult
 from r1ci_cli.sandbox import SandboxOptions, SandboxPool
 
 ISOLATED_MODES = ("zygote", "bwrap", "firejail")
@@ -331,3 +333,23 @@ class ServicePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FailingSandbox:
+    """The infrastructure's test double: a real sandbox behind a shim that fails calls with ``sandbox_error``
+    (their code never runs), as a preempted node or a lost connection would: every ``every``-th call, or, with
+    ``only``, every call whose request id it accepts."""
+
+    def __init__(self, inner, every: int = 3, only=None):
+        self.inner, self.every, self.only = inner, every, only
+        self.calls, self.failed = 0, 0
+
+    def submit(self, code: str, timeout_s: float | None = None, request_id: str = "x") -> Future:
+        self.calls += 1
+        fails = self.only(request_id) if self.only is not None else self.calls % self.every == 0
+        if not fails:
+            return self.inner.submit(code, timeout_s=timeout_s, request_id=request_id)
+        self.failed += 1
+        future: Future = Future()
+        future.set_result(ExecResult(request_id, "sandbox_error", None, "", "injected: node preempted", 0.0, False))
+        return future

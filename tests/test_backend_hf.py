@@ -66,9 +66,9 @@ def forced(generator):
     real_sample = generator._sample
 
     def recording_sample(logits, request, rng):
-        token = real_sample(logits, request, rng)
+        token, logprob = real_sample(logits, request, rng)
         sampled.append((request.key, token))
-        return token
+        return token, logprob
 
     def install(texts):
         generator.model = Forced(real, [generator.encode_text(t) for t in texts], min(generator.end_ids))
@@ -174,3 +174,34 @@ def test_random_model_trajectories_are_well_formed_records(generator, _run):
         assert again.to_dict() == traj.to_dict()
         assert all(t.ids is not None for t in traj.turns)
         assert traj.finish in ("answer", "stop", "max_tokens", "max_calls")
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.5, 1.0), (1.0, 0.7), (0.0, 1.0)])
+def test_sampled_logprob_is_of_the_distribution_it_was_drawn_from(temperature, top_p):
+    """log-softmax(logits / T) of the token; under top-p the nucleus renormalised; greedy 0."""
+    import math
+
+    import torch
+
+    from r1ci_cli.backends.base import GenRequest
+    from r1ci_cli.backends.hf import HfGenerator
+
+    generator = HfGenerator.__new__(HfGenerator)
+    generator.torch = torch
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0])
+    request = GenRequest(key="k", messages=(), turns=(), max_new_tokens=1, temperature=temperature, seed=0,
+                         top_p=top_p, logprobs=True)
+    for seed in range(20):
+        token, logprob = generator._sample(logits, request, torch.Generator().manual_seed(seed))
+        if temperature == 0:
+            assert (token, logprob) == (0, 0.0)
+            continue
+        probs = torch.softmax(logits / temperature, dim=-1).tolist()
+        kept = [p for p in sorted(probs, reverse=True)]
+        nucleus, total = [], 0.0
+        for p in kept:
+            if total < top_p:
+                nucleus.append(p)
+            total += p
+        assert probs[token] in nucleus
+        assert logprob == pytest.approx(math.log(probs[token] / sum(nucleus)), abs=1e-6)

@@ -77,7 +77,7 @@ def _trajectory(task: str, index: int, correct: bool) -> dict:
 
 def test_ablation_table_means_and_best_stage(tmp_path: Path) -> None:
     table = _load("ablation_table").table
-    accs = {"base": 0.0, "sft": 0.25, "rl1": 0.5, "rl2": 0.75, "rl3": 0.25, "rl4": 0.5, "flat": 0.25}
+    accs = {"base": 0.0, "sft": 0.25, "rl1": 0.5, "rl2": 0.75, "rl3": 0.25, "rl4": 0.5, "flat": 0.25, "online4": 1.0}
     runs = []
     for name in ("s0", "s1"):
         run = tmp_path / name
@@ -87,8 +87,9 @@ def test_ablation_table_means_and_best_stage(tmp_path: Path) -> None:
             _write(run / f"eval-{column}.jsonl.zst", [_trajectory("navigate", i, i < correct) for i in range(4)])
         runs.append(str(run))
     lines = table(runs).splitlines()
-    assert lines[2] == "| s0 | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 0.750 |"
-    assert lines[-1] == "| mean | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 0.750 |"
+    assert lines[0].endswith("| flat GRPO | online (stage 4) | best stage |")
+    assert lines[2] == "| s0 | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 1.000 | 0.750 |"
+    assert lines[-1] == "| mean | 0.000 | 0.250 | 0.500 | 0.750 | 0.250 | 0.500 | 0.250 | 1.000 | 0.750 |"
 
 
 def test_ablation_table_and_eval_report_agree_on_accuracy(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_ablation_table_and_eval_report_agree_on_accuracy(tmp_path: Path) -> Non
     rows = [_trajectory("navigate", i, True) for i in range(3)] + [_trajectory("web_of_lies", 0, False)]
     run = tmp_path / "s0"
     run.mkdir()
-    for column in ("base", "sft", "rl1", "rl2", "rl3", "rl4", "flat"):
+    for column in ("base", "sft", "rl1", "rl2", "rl3", "rl4", "flat", "online4"):
         _write(run / f"eval-{column}.jsonl.zst", rows)
     cells = _load("ablation_table").table([str(run)]).splitlines()[2].split(" | ")
     report = CliRunner().invoke(cli, ["eval", "report", str(run / "eval-sft.jsonl.zst"), "--summary"])
@@ -152,4 +153,10 @@ def test_make_dry_ablation_trains_the_base_run_once_and_every_seed_from_it() -> 
         assert f"--stage 1 --model runs/ablation-s{seed}/sft -o runs/ablation-s{seed}/rl1" in out
         assert f"--stage 4 --model runs/ablation-s{seed}/sft -o runs/ablation-s{seed}/flat" in out
         assert f"--seed $(( {seed} + 1 ))" in out
+        # the online arm: rl1, then stages 2..4 from the stage before, each regrouped by its running pass rates
+        assert f"--stage 2 --model runs/ablation-s{seed}/rl1 -o runs/ablation-s{seed}/online2" in out
+        assert f"--stage 4 --model runs/ablation-s{seed}/online3 -o runs/ablation-s{seed}/online4" in out
+        assert out.count(f"-o runs/ablation-s{seed}/online") == 3
+        assert f"--model runs/ablation-s{seed}/online4 --temperature" in out  # evaluated
+    assert out.count("--regroup online") == 6
     assert not (ROOT / "runs" / "ablation-s5").exists()  # a dry run links nothing

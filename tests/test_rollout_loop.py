@@ -17,6 +17,7 @@ from r1ci_cli.records import ExecResult, Task
 from r1ci_cli.rollout.reward import well_formed
 from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import keep_filter
+from sandbox_helpers import FailingSandbox
 
 
 class SubprocessSandbox:
@@ -154,7 +155,7 @@ def test_error_and_timeout_are_shown_to_the_model():
 
 def test_sandbox_failure_is_typed_and_never_kept():
     (traj,), _ = run(["```python\nprint(1)\n```", "<<<True>>>"], sandbox=SubprocessSandbox(fail_with="worker died"))
-    assert traj.finish == "error" and traj.reward == 0.0 and not traj.correct
+    assert traj.finish == "infra_error" and traj.reward == 0.0 and not traj.correct
     assert "worker died" in traj.extra["error"]
     assert list(keep_filter([traj], "correct")) == []
 
@@ -285,3 +286,80 @@ def test_an_answer_before_a_block_no_longer_ends_the_turn_and_the_final_answer_i
     assert traj.num_code_calls == 1 and traj.answer == "True" and traj.correct and traj.finish == "answer"
     (early,), _ = run(turns, task, stop_at_answer=True)
     assert early.num_code_calls == 0 and early.answer == "False" and not early.correct
+
+
+# ------------------------------------------------------------------------------------------ infra_error
+
+
+def _code_tasks(n: int) -> list[Task]:
+    return [boolean_task(seed) for seed in range(0, 10 * n, 10)]
+
+
+def _without(trajs, *keys):
+    return [{k: v for k, v in t.to_dict().items() if k not in keys} for t in trajs]
+
+
+def test_transient_sandbox_failures_are_retried_into_the_clean_run(sandbox):
+    turns = ["```python\nprint(not False)\n```", "<<<True>>>"]
+    opts = RolloutOptions(samples=2, max_code_calls=2)
+    clean = list(rollout(_code_tasks(4), ScriptedGenerator(turns), sandbox, opts))
+    failing = FailingSandbox(sandbox, every=3)
+    stats = RolloutStats()
+    retried = list(rollout(_code_tasks(4), ScriptedGenerator(turns), failing, opts, stats=stats))
+    assert failing.failed >= 2 and stats.num_infra_retries == failing.failed
+    assert all(t.finish == "answer" and t.correct for t in retried)
+    assert sum(t.extra.get("infra_retries", 0) for t in retried) == failing.failed
+    assert _without(retried, "infra_retries") == _without(clean)
+
+
+def test_without_retries_a_sandbox_failure_ends_as_infra_error(sandbox):
+    turns = ["```python\nprint(not False)\n```", "<<<True>>>"]
+    opts = RolloutOptions(samples=3, max_code_calls=2, infra_retries=0)
+    failing = FailingSandbox(sandbox, every=3)
+    trajs = list(rollout(_code_tasks(2), ScriptedGenerator(turns), failing, opts))
+    infra = [t for t in trajs if t.finish == "infra_error"]
+    assert len(infra) == failing.failed == 2
+    assert all(t.reward == 0.0 and not t.correct and "node preempted" in t.extra["error"] for t in infra)
+    assert all(t.finish == "answer" and t.correct for t in trajs if t not in infra)
+
+
+class FlakyBackend(ScriptedGenerator):
+    """Fails the first ``failures`` requests of every trajectory (a server error that outlived its retries)."""
+
+    def __init__(self, turns, failures: int):
+        super().__init__(turns)
+        self.failures, self.seen = failures, {}
+
+    def generate(self, requests):
+        out = super().generate(requests)
+        for k, request in enumerate(requests):
+            self.seen[request.key] = self.seen.get(request.key, 0) + 1
+            if self.seen[request.key] <= self.failures:
+                out[k] = Completion("", "error", error="HTTP 503 after 5 retries")
+        return out
+
+
+def test_a_failed_backend_request_is_an_infra_error_and_retried():
+    (traj,), _ = run_with(FlakyBackend(["<<<True>>>"], failures=1), RolloutOptions())
+    assert traj.finish == "answer" and traj.correct and traj.extra["infra_retries"] == 1
+    (traj,), _ = run_with(FlakyBackend(["<<<True>>>"], failures=5), RolloutOptions(infra_retries=2))
+    assert traj.finish == "infra_error" and traj.reward == 0.0 and traj.extra["infra_retries"] == 2
+    assert traj.extra["error"] == "backend_error: HTTP 503 after 5 retries"
+    assert [t.role for t in traj.turns] == ["model"]  # a record always holds a turn
+    assert list(keep_filter([traj], "correct")) == []
+
+
+def test_a_verifier_exception_is_recorded_as_infra_error_and_not_retried():
+    task = boolean_task()
+    broken = Task(id=task.id, source=task.source, task=task.task, split=task.split, seed=task.seed,
+                  question=task.question, check={"kind": "truth"}, answer=task.answer)  # no 'target': KeyError
+    generator = ScriptedGenerator(["<<<True>>>"])
+    (traj,), _ = run_with(generator, RolloutOptions(), task=broken)
+    assert traj.finish == "infra_error" and not traj.correct and traj.reward == 0.0
+    assert traj.extra["verify_error"] == "KeyError: 'target'" and traj.answer == "True"
+    assert len(generator.requests) == 1 and "infra_retries" not in traj.extra
+
+
+def run_with(generator, opts, task=None):
+    with real_or_double_sandbox() as box:
+        return list(rollout([task or boolean_task()], generator, box, opts)), generator

@@ -14,7 +14,13 @@ Contract of ``Generator``:
 * ``generate(requests)`` returns one ``Completion`` per request, in order. For token backends the
   context is ``request.context_ids`` exactly (never re-tokenised text) and ``Completion.ids`` are the
   sampled ids, ending at the token that completed the stop. Sampling is seeded per request from
-  ``request.seed``, so the result does not depend on which other requests share the batch.
+  ``request.seed``, so the result does not depend on which other requests share the batch. With
+  ``request.logprobs`` a token backend also returns ``Completion.logprobs``: the log-probability of each
+  sampled id under the distribution it was drawn from, i.e. after the temperature scaling of the logits (and
+  the nucleus cut, renormalised, when ``top_p`` < 1); greedy decoding (temperature 0) gives 0.0.
+* An infrastructure failure of one request (a server error that outlived its retries) is a ``Completion``
+  with ``finish="error"`` and ``error`` saying why, not an exception: the rollout loop ends that trajectory
+  as ``infra_error`` (and retries it) while the rest of the batch goes on.
 * ``close()`` frees the model.
 * Optional: ``watch(tasks, sandbox) -> (tasks, sandbox)``. The rollout loop passes its task stream and its
   sandbox through it once, before the first request, and uses what it returns. A generator that must know
@@ -58,13 +64,15 @@ class GenRequest:
     allow_code: bool = True
     context_ids: tuple[int, ...] | None = None
     stop_at_answer: bool = False
+    logprobs: bool = False  # token backends: return the sampler's log-prob of every sampled id
 
 
 @dataclass(frozen=True)
 class Completion:
     """The text of one model turn. ``finish`` is ``stop`` (a code block or answer), ``eos`` (the model
-    ended its message), ``length`` (the turn's token budget ran out) or ``context`` (the model's context
-    length ran out: nothing more fits)."""
+    ended its message), ``length`` (the turn's token budget ran out), ``context`` (the model's context
+    length ran out: nothing more fits) or ``error`` (the backend failed on this request; ``error`` says why).
+    ``logprobs``: the sampler's log-prob of each id, when requested."""
 
     text: str
     finish: str
@@ -72,6 +80,8 @@ class Completion:
     num_prompt_tokens: int = 0
     num_new_tokens: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    logprobs: tuple[float, ...] | None = None
+    error: str | None = None
 
 
 class Generator(Protocol):

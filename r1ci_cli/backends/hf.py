@@ -8,6 +8,9 @@ Contract (see ``base.Generator``):
   ``--seed``, the trajectory id and the turn), so the random stream of a row does not depend on its
   neighbours; with the loop's fixed batch membership, the same seed gives the same trajectories on CPU.
   Temperature 0 is greedy. ``top_p`` < 1 keeps the smallest set of tokens whose probability reaches it.
+* ``logprobs``: the log-prob of each sampled id under the distribution it was drawn from: log-softmax of the
+  float32 logits divided by the temperature (rl-stage's trainer scales its logits the same way), minus the
+  log of the nucleus mass when ``top_p`` < 1 (the nucleus is renormalised); 0.0 for greedy decoding.
 * A row stops at the token that completes a python fence (or, with ``stop_at_answer``, an ``<<<…>>>``
   answer: ``interaction.find_stop``), at an end-of-message token (``<|im_end|>`` or the tokenizer's eos; kept
   in ``ids``, dropped from ``text``), or when its turn budget (``length``) or the model's context length
@@ -120,17 +123,27 @@ class HfGenerator(TokenizerMixin):
             out.extend(self._generate_batch(requests[start:start + self.batch_size]))
         return out
 
-    def _sample(self, logits: Any, request: GenRequest, rng: Any) -> int:
-        """One token from a row's logits (V,), float32 on CPU."""
+    def _sample(self, logits: Any, request: GenRequest, rng: Any) -> tuple[int, float]:
+        """One token from a row's logits (V,), float32 on CPU, and its log-prob under the distribution it was
+        drawn from (module docstring)."""
         torch = self.torch
         if request.temperature <= 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / request.temperature, dim=-1)
+            return int(torch.argmax(logits)), 0.0
+        scaled = logits / request.temperature
+        probs = torch.softmax(scaled, dim=-1)
+        nucleus_mass = None
         if request.top_p < 1.0:
             sorted_probs, order = torch.sort(probs, descending=True)
             keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < request.top_p
             probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
-        return int(torch.multinomial(probs, 1, generator=rng))
+            nucleus_mass = sorted_probs[keep].sum()
+        token = int(torch.multinomial(probs, 1, generator=rng))
+        if not request.logprobs:
+            return token, 0.0
+        logprob = torch.log_softmax(scaled, dim=-1)[token]
+        if nucleus_mass is not None:
+            logprob = logprob - torch.log(nucleus_mass)
+        return token, min(float(logprob), 0.0)
 
     def _generate_batch(self, requests: Sequence[GenRequest]) -> list[Completion]:
         torch = self.torch
@@ -155,6 +168,7 @@ class HfGenerator(TokenizerMixin):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
         rngs = [torch.Generator(device="cpu").manual_seed(requests[i].seed % (1 << 63)) for i in live]
         sampled: list[list[int]] = [[] for _ in live]
+        logprobs: list[list[float]] = [[] for _ in live]
         texts = [""] * len(live)
         finish: list[str | None] = [None] * len(live)
         input_ids, mask, positions = (t.to(self.device) for t in (input_ids, mask, positions))
@@ -169,8 +183,9 @@ class HfGenerator(TokenizerMixin):
                     if finish[row] is not None:
                         next_tokens.append(self.pad_id)
                         continue
-                    token = self._sample(logits[row], requests[i], rngs[row])
+                    token, logprob = self._sample(logits[row], requests[i], rngs[row])
                     sampled[row].append(token)
+                    logprobs[row].append(logprob)
                     next_tokens.append(token)
                     finish[row] = self._check(token, row, texts, requests[i], len(sampled[row]), budgets[i])
                 if all(f is not None for f in finish):
@@ -184,7 +199,8 @@ class HfGenerator(TokenizerMixin):
             if finish[row] == "length" and budgets[i] < requests[i].max_new_tokens:
                 finish[row] = "context"  # the model's context, not the turn's budget, ran out
             results[i] = Completion(self.decode(shown), finish[row], ids=ids, num_prompt_tokens=len(contexts[i]),
-                                    num_new_tokens=len(ids))
+                                    num_new_tokens=len(ids),
+                                    logprobs=tuple(logprobs[row]) if requests[i].logprobs else None)
         return results  # type: ignore[return-value]
 
     def _check(self, token: int, row: int, texts: list[str], request: GenRequest, count: int, budget: int) -> str | None:

@@ -17,8 +17,11 @@ Contract (see ``base.Generator``):
   level; what is left after the retries is one line.
 * Typed errors: a 400 saying the context is too long (OpenAI's ``context_length_exceeded``, vLLM's and
   llama.cpp's wording) is the trajectory's outcome, not the run's: the completion comes back with finish
-  ``context``, the loop ends that trajectory as ``context`` and the run goes on. Any other error status is
-  an ``R1ciError`` naming the server, the status and its message, once the retries are spent.
+  ``context``, the loop ends that trajectory as ``context`` and the run goes on. A retryable failure (408,
+  409, 429, 5xx, a timeout or dropped connection) that outlives the retries is the infrastructure's: a
+  completion with finish ``error`` naming the server and the status (the loop's ``infra_error``, retried
+  ``--infra-retries`` times from the prompt). Any other error status (401, a 400 the server refuses) is an
+  ``R1ciError`` naming the server, the status and its message: the setup is wrong, the run stops.
 * The API key is never logged, never written to a record, and removed from any error text that might echo it.
 * ``seed`` is forwarded; servers may ignore it, so runs are not guaranteed to repeat.
 
@@ -103,11 +106,12 @@ class OpenAIGenerator:
             if err.status_code == 400 and _context_exceeded(err):
                 log.debug("%s: %s: the context no longer fits (%s)", self.url, request.key, self._message(err))
                 return Completion(text="", finish="context")
-            retried = f" after {self.max_retries} retries" if _retryable(err.status_code) else ""
-            raise R1ciError(f"{self.url}: HTTP {err.status_code}{retried}: {self._message(err)}") from None
+            if not _retryable(err.status_code):  # the request or the setup is wrong: the run's error
+                raise R1ciError(f"{self.url}: HTTP {err.status_code}: {self._message(err)}") from None
+            return self._failed(f"HTTP {err.status_code} after {self.max_retries} retries: {self._message(err)}")
         except openai.APIConnectionError as err:  # timeouts included
-            raise R1ciError(f"{self.url}: {type(err).__name__} after {self.max_retries} retries: "
-                            f"{self._redact(str(err))[:300]}") from None
+            return self._failed(f"{type(err).__name__} after {self.max_retries} retries: "
+                                f"{self._redact(str(err))[:300]}")
         try:
             choice = reply.choices[0]
             text = choice.message.content or ""
@@ -122,6 +126,12 @@ class OpenAIGenerator:
             finish = "length" if server_finish == "length" else "eos"
         return Completion(text=text, finish=finish, num_prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                           num_new_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+
+    def _failed(self, why: str) -> Completion:
+        """A server failure that outlived the client's retries: the infrastructure's, not the model's; the loop
+        ends the trajectory as ``infra_error`` (after its own ``--infra-retries``) and the run goes on."""
+        log.warning("%s: %s", self.url, why)
+        return Completion(text="", finish="error", error=f"{self.url}: {why}")
 
     def _message(self, err: Any) -> str:
         body = err.body

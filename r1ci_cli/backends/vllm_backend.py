@@ -14,6 +14,9 @@ Contract (see ``base.Generator``):
   complete block or answer, the end of the message, or the turn's budget.
 * Each request is seeded (``SamplingParams.seed``) from the loop's per-turn seed. vLLM on GPU is still
   not bit-reproducible (batch-dependent kernels and atomics); we document it, we do not hide it.
+* ``request.logprobs``: vLLM returns the log-prob of each sampled id (``SamplingParams.logprobs=0``), and the
+  engine runs with ``logprobs_mode="processed_logprobs"``: after the temperature scaling (and the top-p
+  cut, renormalised), the distribution the token was drawn from, as the hf backend records it.
 
 vllm is imported here only; without it ``MissingDependency`` says what to install.
 Not handled: tensor parallelism flags (set ``VLLM_*`` environment variables or extend ``BackendOptions``),
@@ -36,6 +39,7 @@ from r1ci_cli.seeds import derive_seed
 log = logging.getLogger("r1ci.backends.vllm")
 
 STOP_STRINGS = ["```", ">>>"]  # ">>>" only for requests with stop_at_answer
+LOGPROBS_MODE = "processed_logprobs"  # returned log-probs are of the sampling distribution (after temperature)
 MAX_CONTINUATIONS = 64  # a turn re-submitted more often than this is cut off as "length"
 
 
@@ -50,7 +54,8 @@ class VllmGenerator(TokenizerMixin):
         self._vllm, self._tokens_prompt = vllm, TokensPrompt
         resolve_model(model_path)
         kwargs: dict[str, Any] = {"model": model_path, "dtype": dtype, "seed": seed,
-                                  "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True}
+                                  "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True,
+                                  "logprobs_mode": LOGPROBS_MODE}
         if max_model_len is not None:
             kwargs["max_model_len"] = max_model_len
         self.llm = vllm.LLM(**kwargs)
@@ -65,10 +70,12 @@ class VllmGenerator(TokenizerMixin):
             temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
             seed=derive_seed(request.seed, round_index) % (1 << 31),
             stop=STOP_STRINGS if request.stop_at_answer else STOP_STRINGS[:1],
-            include_stop_str_in_output=True, stop_token_ids=sorted(self.end_ids), skip_special_tokens=False)
+            include_stop_str_in_output=True, stop_token_ids=sorted(self.end_ids), skip_special_tokens=False,
+            logprobs=0 if request.logprobs else None)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         sampled: list[list[int]] = [[] for _ in requests]
+        logprobs: list[list[float]] = [[] for _ in requests]
         finish: list[str | None] = [None] * len(requests)
         for round_index in range(MAX_CONTINUATIONS):
             active, prompts, params = [], [], []
@@ -91,6 +98,8 @@ class VllmGenerator(TokenizerMixin):
             for i, output in zip(active, outputs):
                 piece = output.outputs[0]
                 sampled[i].extend(int(t) for t in piece.token_ids)
+                if requests[i].logprobs:
+                    logprobs[i].extend(sampled_logprobs(piece))
                 finish[i] = self._finish(requests[i], sampled[i], piece)
         results = []
         for i, request in enumerate(requests):
@@ -98,7 +107,8 @@ class VllmGenerator(TokenizerMixin):
             reason = finish[i] or "length"
             shown = ids[:-1] if reason == "eos" and ids and ids[-1] in self.end_ids else ids
             results.append(Completion(self.decode(shown), reason, ids=ids,
-                                      num_prompt_tokens=len(request.context_ids or ()), num_new_tokens=len(ids)))
+                                      num_prompt_tokens=len(request.context_ids or ()), num_new_tokens=len(ids),
+                                      logprobs=tuple(logprobs[i]) if request.logprobs else None))
         return results
 
     def _finish(self, request: GenRequest, ids: list[int], piece: Any) -> str | None:
@@ -117,3 +127,10 @@ class VllmGenerator(TokenizerMixin):
 
     def close(self) -> None:
         self.llm = None
+
+
+def sampled_logprobs(piece: Any) -> list[float]:
+    """The log-prob vLLM returned for each sampled id of one output (``SamplingParams.logprobs=0``)."""
+    if piece.logprobs is None or len(piece.logprobs) != len(piece.token_ids):
+        raise RuntimeError("vLLM returned no log-prob for some sampled token (logprobs=0 was requested)")
+    return [min(float(position[int(token)].logprob), 0.0) for position, token in zip(piece.logprobs, piece.token_ids)]

@@ -207,6 +207,9 @@ GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
     Flag("--cohorts", type=click.IntRange(min=1),
          help="Batches that take turns, so one batch's code runs while another generates."),
     Flag("--max-in-flight", type=click.IntRange(min=1), help="Trajectories active at once."),
+    Flag("--infra-retries", type=click.IntRange(min=0),
+         help="A trajectory the infrastructure broke (sandbox_error, a failed backend request) is replayed from "
+              "its prompt up to this many times; after that it ends as infra_error (never a reward)."),
     SEED,
 ], nested={"reward": REWARD})
 
@@ -309,8 +312,24 @@ RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--update-epochs", type=click.IntRange(min=1),
          help="Optimizer steps per rollout batch (PPO epochs, against the stored sampling log-probs)."),
     Flag("--filter-zero-variance", type=click.Choice(["off", "drop", "refill"]),
-         help="Groups whose rewards are all equal: keep, drop, or replace from the pool."),
+         help="Groups that teach nothing (see --filter-on): keep, drop, or replace from the pool."),
+    Flag("--filter-on", type=click.Choice(["correct", "reward"]),
+         help="A group is zero-variance when its members are all right or all wrong (correct), or when their "
+              "rewards, format and turn terms included, are all equal (reward)."),
     Flag("--refill-rounds", type=click.IntRange(min=0), help="With refill: extra rollout rounds per step at most."),
+    Flag("--is-correction", type=click.Choice(["auto", "none", "token-tis", "seq-mask"]),
+         help="Correct for the sampler's log-probs differing from the trainer's: token-tis weights each token by "
+              "min(ratio, --is-cap); seq-mask drops sequences whose ratio is outside [1/cap, cap]; auto: "
+              "token-tis with --generator vllm, none with hf."),
+    Flag("--is-cap", type=click.FloatRange(min=1, min_open=True), help="Cap of the importance ratio."),
+    Flag("--regroup", type=click.Choice(["static", "online"]),
+         help="online: the instances earlier stages did not reach are re-sorted by their current pass rate "
+              "(--stage-stats) before this stage picks its groups; static: score-potential's groups."),
+    Flag("--stage-stats", type=click.Path(dir_okay=False),
+         help="The previous stage's running pass rates (default: MODEL/instance-stats.jsonl.zst when present)."),
+    Flag("--p-update", type=click.Choice(["latest", "ema"]),
+         help="An instance's running pass rate: its latest group's, or an exponential average (--p-ema)."),
+    Flag("--p-ema", type=click.FloatRange(0, 1, min_open=True), help="With --p-update ema: the newest group's weight."),
     MAX_SEQ_LEN,
     Flag("--warmup-steps", type=click.IntRange(min=0), help="Linear warmup."),
     Flag("--generation-batch-size", type=click.IntRange(min=1), help="Trajectories generated together."),
@@ -320,4 +339,10 @@ RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--vllm-gpu-memory", type=click.FloatRange(0, 1, min_open=True),
          help="With --generator vllm: the share of the GPU vLLM may take (weights + KV cache)."),
     SEED,
-], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE})
+], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE}, check=lambda opts: _check_rl(opts))
+
+
+def _check_rl(options: Any) -> None:
+    from r1ci_cli.train.rl import check_options
+
+    check_options(options)

@@ -25,15 +25,14 @@ def rl_stage_cmd(src: str, options, sandbox, quiet: bool) -> None:
     Example:  r1ci rl-stage staged.jsonl.zst --stage 2 --model ckpt/rl1 -o ckpt/rl2
     """
     from r1ci_cli.model_source import resolve_model
-    from r1ci_cli.records import Task
+    from r1ci_cli.potential import read_staged
     from r1ci_cli.rollout.sandbox import open_sandbox
-    from r1ci_cli.streams import read_all
     from r1ci_cli.train.rl import rl_stage
     from r1ci_cli.train.run import check_output
 
     check_output(options.checkpoint)
     resolve_model(options.model)
-    tasks = read_all(src, Task)
+    tasks = read_staged(src)
     flags = resolved_params(click.get_current_context())
     with contextlib.redirect_stdout(sys.stderr), open_sandbox(sandbox, options.rollout.timeout_s) as box:
         rl_stage(tasks, options, box, flags=flags)

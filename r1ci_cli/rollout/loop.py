@@ -27,9 +27,18 @@ Contract of ``rollout(tasks, generator, sandbox, opts)``:
   e.g. an OpenAI-compatible server's context-length 400) ends it as ``context``. A model that ends its
   message finishes as ``answer`` when it wrote an answer span and as ``stop`` (``answer: null``, scored as
   wrong) when it did not.
-* A ``sandbox_error`` (infrastructure failure) ends the trajectory with finish ``error``, reward 0,
-  ``correct: false`` and ``error`` saying why; it is never scored as the model's mistake. Timeouts, memory
-  kills and exceptions are the model's outcomes: it reads them as error text and carries on.
+* Outcomes. What the model causes is its outcome and is scored: its code timed out, ran out of memory,
+  crashed or printed too much (it reads that as text and carries on), the answer is wrong or missing, a
+  budget or the context ran out. What the infrastructure causes ends the trajectory with finish
+  ``infra_error``, reward 0, ``correct: false`` and ``error`` (or ``verify_error``) saying why: a
+  ``sandbox_error`` result, a backend's failed request (``Completion.finish == "error"``), a verifier
+  exception. Such a trajectory is no outcome of the model: training leaves it out of group statistics and the
+  loss, score-potential out of pass rates (``records.is_infra_error``). A sandbox or backend failure is
+  retried from the same prompt up to ``infra_retries`` times; a retry replays the same sample (same id, same
+  per-turn seeds), so after a transient failure the trajectory is the one a run without the failure gives
+  (hf on CPU). A verifier exception is not retried: the verifier is deterministic in the answer.
+* ``logprobs``: token backends return, and model turns keep, the sampler's log-prob of every sampled id
+  (rl-stage's importance correction needs them).
 """
 
 from __future__ import annotations
@@ -55,6 +64,8 @@ from r1ci_cli.tasks.registry import Instance, get_family, score
 
 log = logging.getLogger("r1ci.rollout")
 
+INFRA_ERROR = "infra_error"  # the finish of a trajectory the infrastructure ended (records.INFRA_FINISHES)
+
 
 @dataclass(frozen=True)
 class RolloutOptions:
@@ -76,6 +87,8 @@ class RolloutOptions:
     reward: rewards.RewardOptions = field(default_factory=rewards.RewardOptions)
     prompts: str = "paper"  # system prompt set (rollout.prompts.PROMPT_SETS) or a JSON file of style prompts
     stop_at_answer: bool = False  # end a turn at its first answer span too (interaction.find_stop)
+    infra_retries: int = 2  # a sandbox or backend failure is retried from the same prompt this many times
+    logprobs: bool = False  # keep the sampler's log-prob of every sampled id on model turns (rl-stage)
     cohorts: int = field(default=2, metadata=RUNTIME)
     max_in_flight: int = field(default=64, metadata=RUNTIME)
 
@@ -89,6 +102,7 @@ class RolloutStats:
     num_correct: int = 0
     num_code_calls: int = 0
     num_new_tokens: int = 0
+    num_infra_retries: int = 0
     finish: Counter = field(default_factory=Counter)
     generate_s: float = 0.0
     sandbox_wait_s: float = 0.0
@@ -119,8 +133,9 @@ class RolloutStats:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.finish.items()))
         wall = max(self.wall_s, 1e-9)
         resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        retried = f" | infra retries {self.num_infra_retries}" if self.num_infra_retries else ""
         return (f"{self.num_trajectories} trajectories{resumed} | accuracy {self.num_correct / n:.3f} | "
-                f"mean code calls {self.num_code_calls / n:.2f} | finish: {reasons or 'none'} | "
+                f"mean code calls {self.num_code_calls / n:.2f} | finish: {reasons or 'none'}{retried} | "
                 f"{self.num_new_tokens / wall:.1f} tokens/s | sandbox wait {100 * self.sandbox_wait_s / wall:.1f}%")
 
 
@@ -148,6 +163,7 @@ class _State:
         self.error: str | None = None
         self.program_answer: str | None = None  # code style: what the single program printed
         self.order = 0  # position among the jobs of this run: output order
+        self.attempt = 0  # infrastructure retries so far (``infra_retries``)
 
     def request(self, opts: RolloutOptions) -> GenRequest:
         budget = min(opts.max_new_tokens, opts.max_total_tokens - self.num_new_tokens)
@@ -156,7 +172,7 @@ class _State:
             max_new_tokens=budget, temperature=opts.temperature, top_p=opts.top_p,
             seed=derive_seed(opts.seed, self.id, len(self.turns)), allow_code=self.style.allow_code,
             context_ids=tuple(self.context_ids) if self.context_ids is not None else None,
-            stop_at_answer=opts.stop_at_answer)
+            stop_at_answer=opts.stop_at_answer, logprobs=opts.logprobs)
 
 
 def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, sandbox: Any) -> None:
@@ -164,7 +180,13 @@ def _apply_completion(state: _State, comp: Completion, opts: RolloutOptions, san
     state.num_new_tokens += comp.num_new_tokens
     if state.prompt_ids is None and state.num_requests == 1:
         state.num_prompt_tokens = comp.num_prompt_tokens
-    state.turns.append(Turn(role="model", text=comp.text, ids=comp.ids))
+    if comp.finish == "error":  # the backend failed on this request: the infrastructure's, not the model's
+        ids = (comp.ids or ()) if state.context_ids is not None else None
+        state.turns.append(Turn(role="model", text=comp.text, ids=ids))
+        state.finish, state.error = INFRA_ERROR, f"backend_error: {(comp.error or 'no detail').strip()[:500]}"
+        return
+    logprobs = comp.logprobs if opts.logprobs else None
+    state.turns.append(Turn(role="model", text=comp.text, ids=comp.ids, logprobs=logprobs))
     if state.context_ids is not None:
         if comp.ids is None:
             raise RuntimeError("a token backend returned a completion without ids")
@@ -196,7 +218,7 @@ def _apply_result(state: _State, result: ExecResult, opts: RolloutOptions, gener
     state.pending = None
     state.exec_wall_ms += result.wall_ms
     if result.status == "sandbox_error":
-        state.finish = "error"
+        state.finish = INFRA_ERROR
         state.error = f"sandbox_error: {(result.stderr or 'no detail').strip()[:500]}"
         return
     text = interaction.format_observation(result, opts.timeout_s, opts.max_observation_chars)
@@ -231,13 +253,17 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
     else:
         response = _response(state) if state.finish == "answer" else ""
         formed = rewards.well_formed(state.stops, state.finish or "")
-    if state.finish == "error":
+    verify_error = None
+    if state.finish == INFRA_ERROR:
         answer, correct, value = None, False, 0.0
     else:
         verdict = score(family, instance, response) if response else None
         answer = verdict.answer if verdict else None
         correct = bool(verdict and verdict.correct)
         value = rewards.reward(correct, formed, len(state.stops), opts.reward)
+        verify_error = verdict.verify_error if verdict else None
+        if verify_error is not None:  # the verifier broke, not the model: no verdict, no reward
+            state.finish, correct, value = INFRA_ERROR, False, 0.0
     extra: dict[str, Any] = task_fields_for_trajectory(task)
     extra.update({
         "prompt": list(state.messages), "sample_index": state.sample,
@@ -251,9 +277,13 @@ def _finalize(state: _State, opts: RolloutOptions, generator: Generator) -> Traj
         extra["tokenizer"] = generator.tokenizer_fingerprint
     if state.error is not None:
         extra["error"] = state.error
+    if verify_error is not None:
+        extra["verify_error"] = verify_error
+    if state.attempt:
+        extra["infra_retries"] = state.attempt
     return Trajectory(id=state.id, task_id=task.id, style=state.style.name, temperature=opts.temperature,
                       model=generator.model_name, turns=tuple(state.turns), answer=answer, correct=correct,
-                      reward=value, num_code_calls=state.num_code_calls, finish=state.finish or "error",
+                      reward=value, num_code_calls=state.num_code_calls, finish=state.finish or INFRA_ERROR,
                       extra=extra)
 
 
@@ -343,6 +373,14 @@ def _retire(slots: list[_State | None], indices: list[int], refill: Any, opts: R
             generator: Generator, stats: RolloutStats, finished: dict[int, Trajectory]) -> None:
     for i in indices:
         state = slots[i]
+        if state is not None and state.finish == INFRA_ERROR and state.attempt < opts.infra_retries:
+            log.info("%s: %s; retrying from the prompt (%d of %d)", state.id, state.error, state.attempt + 1,
+                     opts.infra_retries)
+            retry = _State(state.task, state.sample, state.style, opts, generator)
+            retry.order, retry.attempt = state.order, state.attempt + 1
+            slots[i] = retry
+            stats.num_infra_retries += 1
+            continue
         if state is not None and state.finish is not None:
             traj = _finalize(state, opts, generator)
             stats.add(traj)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.records import Task, Trajectory, task_family
+from r1ci_cli.records import Task, Trajectory, is_infra_error, task_family
 
 KEEP_CHOICES = ("all", "correct")
 
@@ -70,7 +70,7 @@ def keep_filter(rows: Iterable[Any], keep: str = "all", max_per_task: int | None
         raise ValueError(f"--keep must be one of {', '.join(KEEP_CHOICES)}")
     counts: Counter = Counter()
     for row in rows:
-        if keep == "correct" and not (_get(row, "correct") is True and _get(row, "finish") != "error"):
+        if keep == "correct" and not (_get(row, "correct") is True and not is_infra_error(row)):
             continue
         family = task_family(row)
         if max_per_task is not None and counts[family] >= max_per_task:

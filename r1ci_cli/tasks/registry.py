@@ -95,14 +95,15 @@ class Verdict:
 
 
 def score(family: TaskFamily, instance: Instance, response: str) -> Verdict:
-    """Extract the last ``<<<…>>>`` answer and check it. A verifier exception counts as wrong, logged."""
+    """Extract the last ``<<<…>>>`` answer and check it. A verifier exception gives no verdict: ``verify_error``
+    says what it raised (the rollout loop ends the trajectory as ``infra_error``), logged."""
     answer = extract_answer(response)
     if answer is None:
         return Verdict(None, False)
     try:
         correct = bool(family.verify(instance, answer))
     except Exception as err:  # third-party verifiers (reasoning-gym) raise on odd text; never a crash
-        log.warning("%s: verifier raised %s on answer %.80r; counted as wrong", family.name,
+        log.warning("%s: verifier raised %s on answer %.80r; no verdict (infra_error)", family.name,
                     type(err).__name__, answer)
         return Verdict(answer, False, verify_error=f"{type(err).__name__}: {err}")
     partial = None

@@ -104,7 +104,7 @@ def resolve_precision(precision: str, device) -> str:
 
 def load_model(path: str | Path, gradient_checkpointing: bool, flag: str = "--model"):
     """An fp32 causal LM from a model directory or a cached hub name (``model_source``; master weights stay
-    fp32; bf16 runs under autocast)."""
+    fp32; bf16 runs under autocast). ``flag``: the option that named ``path``, for the error message."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -127,9 +127,9 @@ def load_model(path: str | Path, gradient_checkpointing: bool, flag: str = "--mo
     return model
 
 
-def load_frozen(path: str | Path, device: Any):
+def load_frozen(path: str | Path, device: Any, flag: str = "--model"):
     """A model for log-probs only (rl-stage's KL reference): on ``device``, in eval mode, no gradients."""
-    model = load_model(path, gradient_checkpointing=False).to(device).eval()
+    model = load_model(path, gradient_checkpointing=False, flag=flag).to(device).eval()
     for param in model.parameters():
         param.requires_grad_(False)
     return model

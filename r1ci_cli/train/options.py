@@ -51,7 +51,14 @@ class RlOptions:
     kl_coef: float = 0.001  # PAPER.md "GRPO": k3 estimator as a loss term
     update_epochs: int = 1
     filter_zero_variance: str = "off"  # off | drop | refill
+    filter_on: str = "correct"  # correct: a group is zero-variance when its members' correctness is all equal; reward
     refill_rounds: int = 2
+    is_correction: str = "auto"  # none | token-tis | seq-mask; auto: token-tis with the vllm generator, none with hf
+    is_cap: float = 2.0  # the importance ratio's cap (token-tis) or bound [1/cap, cap] (seq-mask)
+    regroup: str = "static"  # static: score-potential's groups; online: regroup the unreached ones by the running p
+    stage_stats: str | None = None  # the previous stage's instance stats; None: MODEL/instance-stats.jsonl.zst if present
+    p_update: str = "latest"  # the running p of an instance: latest group's pass rate, or ema
+    p_ema: float = 0.5  # with ema: the newest group's weight
     max_seq_len: int = 4096
     warmup_steps: int = 0
     generation_batch_size: int = 16  # trajectories generated together (hf batch and trajectories in flight)

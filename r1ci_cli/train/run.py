@@ -23,6 +23,8 @@ Contract:
   rows durable, then writes the checkpoint atomically with the step, the row count and the key.
 * ``export(engine, tokenizer)`` puts the final model and tokenizer at the top of ``OUT``, each file moved in by
   rename. ``save`` and ``export`` are collective (every rank calls them); rank 0 writes files.
+* Leaving the ``with run:`` block on an exception before any metrics row or checkpoint was written removes the
+  ``OUT`` this run created: a start that failed leaves nothing to refuse the next, plain, command.
 
 Not handled: two runs in one ``OUT`` at the same time (nothing locks it).
 """
@@ -62,12 +64,14 @@ class Run:
         self.start_step = int(state.get("step", 0))
         self.rows = int(state.get("metrics_rows", 0))
         self._handle: Any = None
+        self._created = False  # whether start() made OUT (a failure before anything was written removes it)
 
     def start(self, flags: Mapping[str, Any], options: Any, derived: Mapping[str, Any]) -> None:
         """Rank 0 prepares the directory: metrics cut back to the checkpoint's rows, and resolved_config.json
         (the flags as click resolved them, value and source; every option; what the trainer derived)."""
         if self.rank != 0:
             return
+        self._created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         truncate_metrics(self.out / METRICS, self.rows)
         data = {"flags": dict(flags), "options": settings(options, runtime=True), "derived": dict(derived),
@@ -118,8 +122,11 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
         self.close()
+        if exc_type is not None and self._created and self.rows == 0 and not (self.out / "checkpoints").exists():
+            shutil.rmtree(self.out, ignore_errors=True)
+            log.info("removed %s: the run failed before writing anything", self.out)
 
 
 def check_output(options: CheckpointOptions) -> None:

@@ -44,6 +44,7 @@ class TokenSequence:
     loss_mask: tuple[int, ...]
     from_stored_ids: bool
     truncated: bool
+    sampler_logprobs: tuple[float, ...] | None = None  # the sampler's log-prob of each id (NaN: none), stored ids only
 
     @property
     def num_loss_tokens(self) -> int:
@@ -145,11 +146,13 @@ class SequenceBuilder:
         for piece_ids, value in pieces:
             ids.extend(piece_ids)
             mask.extend([value] * len(piece_ids))
+        logprobs = _sampler_logprobs(traj, pieces) if stored else None
         truncated = len(ids) > self.max_seq_len
         if truncated:
             self.stats.num_truncated += 1
             self.stats.num_tokens_cut += len(ids) - self.max_seq_len
             ids, mask = ids[: self.max_seq_len], mask[: self.max_seq_len]
+            logprobs = logprobs[: self.max_seq_len] if logprobs is not None else None
         # Position 0 is never predicted, so a loss token there does not count.
         if sum(mask[1:]) == 0:
             self.stats.num_dropped_no_loss += 1
@@ -159,7 +162,8 @@ class SequenceBuilder:
         self.stats.num_from_stored_ids += int(stored)
         self.stats.num_tokens += len(ids)
         self.stats.num_loss_tokens += sum(mask)
-        return TokenSequence(traj.id, tuple(ids), tuple(mask), stored, truncated)
+        return TokenSequence(traj.id, tuple(ids), tuple(mask), stored, truncated,
+                             tuple(logprobs) if logprobs is not None else None)
 
     def build_all(self, trajectories: Iterable[Trajectory]) -> list[TokenSequence]:
         out = [seq for traj in trajectories if (seq := self.build(traj)) is not None]
@@ -169,6 +173,21 @@ class SequenceBuilder:
                         self.stats.num_sequences + self.stats.num_dropped_no_loss, self.max_seq_len,
                         self.stats.num_tokens_cut, self.stats.num_dropped_no_loss)
         return out
+
+
+def _sampler_logprobs(traj: Trajectory, pieces: list[tuple[list[int], int]]) -> list[float] | None:
+    """The sampler's log-prob of every id of a stored-ids sequence, aligned with ``pieces`` (prompt, turns,
+    maybe the eos training adds): a model turn's ``logprobs``, NaN elsewhere; None when no turn has any."""
+    nan = float("nan")
+    if not any(turn.logprobs for turn in traj.turns):
+        return None
+    out = [nan] * len(pieces[0][0])
+    for turn, (piece_ids, _value) in zip(traj.turns, pieces[1:]):
+        known = turn.role == "model" and turn.logprobs is not None and len(turn.logprobs) == len(piece_ids)
+        out.extend(turn.logprobs if known else [nan] * len(piece_ids))
+    for piece_ids, _value in pieces[1 + len(traj.turns):]:
+        out.extend([nan] * len(piece_ids))
+    return out
 
 
 def collate(sequences: Sequence[TokenSequence], pad_id: int):

@@ -40,8 +40,9 @@ RNGs when it starts in-process; the generator restores them, so rl-stage's check
 disturbed.
 
 Sampling numerics: vLLM (bf16 kernels on GPU) and the fp32 trainer give slightly different log-probs for
-the same weights. With one update per batch rl-stage takes the trainer's own forward as the sampling policy
-(ratio 1), so that gap is not importance-corrected.
+the same weights. The engine returns the log-prob of every sampled token after temperature scaling
+(``logprobs_mode="processed_logprobs"``); rl-stage measures the gap each step and corrects the loss for it
+(``--is-correction``, token-tis by default with this generator).
 
 Not handled: freeing vLLM's memory while the trainer updates (vLLM's sleep mode, GPU only, untested here),
 ZeRO-3 partitioned parameters (refused: gather them first), tensor-parallel vLLM (one worker in this
@@ -59,7 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1ci_cli.backends.tokens import tokenizer_fingerprint
-from r1ci_cli.backends.vllm_backend import VllmGenerator
+from r1ci_cli.backends.vllm_backend import LOGPROBS_MODE, VllmGenerator
 from r1ci_cli.errors import MissingDependency, R1ciError
 
 log = logging.getLogger("r1ci.train.vllm_policy")
@@ -162,7 +163,7 @@ class VllmPolicyGenerator(VllmGenerator):
         kwargs: dict[str, Any] = {
             "model": checkpoint_dir, "dtype": options.dtype, "seed": options.seed,
             "gpu_memory_utilization": options.gpu_memory_utilization, "enable_prefix_caching": True,
-            "enforce_eager": options.enforce_eager}
+            "enforce_eager": options.enforce_eager, "logprobs_mode": LOGPROBS_MODE}
         if options.max_model_len is not None:
             kwargs["max_model_len"] = options.max_model_len
         # vLLM seeds random/numpy/torch globally when its engine shares our process; the trainer's RNG
