@@ -30,6 +30,7 @@ from typing import Any
 
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.progress import Progress
+from r1ci_cli.seeds import derive_seed
 from r1ci_cli.settings import fingerprint
 from r1ci_cli.train import sft_data
 from r1ci_cli.train.engine import open_engine
@@ -141,6 +142,10 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     warmup = warmup_steps_for(total_steps, options.warmup_ratio)
     run = open_run(options.checkpoint, fingerprint(options, data=sft_data.data_fingerprint(sequences),
                                                    world=world_size), rank)
+    import torch
+
+    # Dropout draws from torch's global generator: seeded here, restored from the checkpoint on resume.
+    torch.manual_seed(derive_seed(options.seed, "sft-init"))
     engine = open_engine(run.checkpoint or options.model, replace(
         options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
     if run.checkpoint is not None:
