@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev,tensorboard,wandb]'
 	touch $@
 
 # System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the

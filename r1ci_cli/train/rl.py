@@ -268,7 +268,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                        "lr": engine.lr(), **timing, "rollout_s": rollout_s,
                        "train_s": time.perf_counter() - train_began}
             metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
-            run.append(metrics)
+            run.append(metrics, samples=trajectories)
             bar.update(1, reward=metrics["reward_mean"], acc=metrics["accuracy"])
             if run.due(step + 1, opts.steps):
                 run.save(step + 1, engine, tokenizer, {"stage": opts.stage})
