@@ -102,7 +102,7 @@ def _rl_cmd(model: str, out: Path, tasks: Path, steps: int, *extra: str) -> list
 
 
 def _metrics(out: Path) -> list[dict]:
-    timing = ("generate_s", "sandbox_s", "rollout_s", "train_s")
+    timing = ("generate_s", "sandbox_s", "rollout_s", "train_s", "tokens_per_s")
     return [{k: v for k, v in json.loads(line).items() if k not in timing}
             for line in (out / "metrics.jsonl").read_text().splitlines()]
 

@@ -111,6 +111,27 @@ def rollout_metrics(trajectories: Sequence[Trajectory], zero_variance_share: flo
     }
 
 
+def outcome_metrics(trajectories: Sequence[Trajectory], generate_s: float, stage: int) -> dict[str, Any]:
+    """What the step's rollouts ended in, as shares (every known value present, 0 when absent, so curves have
+    no gaps): ``finish`` reasons of the trajectories, ``sandbox`` statuses of their code executions, curriculum
+    ``group`` (1..stage) of their instances; and generated ``tokens_per_s`` of generation time."""
+    from collections import Counter
+
+    from r1ci_cli.records import EXEC_STATUSES, FINISH_REASONS
+
+    def shares(counts: Counter, known: Sequence[str]) -> dict[str, float]:
+        total = max(sum(counts.values()), 1)
+        return {str(k): round(counts.get(k, 0) / total, 6) for k in [*known, *sorted(set(counts) - set(known))]}
+
+    finish = Counter(t.finish for t in trajectories)
+    statuses = Counter(turn.status for t in trajectories for turn in t.turns if turn.role == "exec" and turn.status)
+    groups = Counter(str(t.extra["group"]) for t in trajectories if "group" in t.extra)
+    tokens = sum(t.extra.get("usage", {}).get("completion_tokens", 0) for t in trajectories)
+    return {"finish": shares(finish, FINISH_REASONS), "sandbox": shares(statuses, EXEC_STATUSES),
+            "group": shares(groups, [str(g) for g in range(1, stage + 1)]),
+            "tokens_per_s": round(tokens / generate_s, 3) if generate_s > 0 else 0.0}
+
+
 # ------------------------------------------------------------------------------------------------ the update
 
 @dataclass
@@ -267,6 +288,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                        **update, "num_trajectories": len(trajectories), "num_truncated": batch.num_truncated,
                        "lr": engine.lr(), **timing, "rollout_s": rollout_s,
                        "train_s": time.perf_counter() - train_began}
+            metrics.update(outcome_metrics(trajectories, timing["generate_s"], opts.stage))
             metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
             run.append(metrics, samples=trajectories)
             bar.update(1, reward=metrics["reward_mean"], acc=metrics["accuracy"])
