@@ -295,6 +295,26 @@ REPORT = Bundle("r1ci_cli.train.report:ReportOptions", "report", [
     Flag("--report-samples", field="samples", type=click.IntRange(min=0), help="Trajectories per sample table."),
 ], check=lambda report: report.check())
 
+# Evaluation during training (train/evaluation.py): eval run's rollouts with the live policy.
+TRAIN_EVAL = Bundle("r1ci_cli.train.evaluation:EvalOptions", "eval", [
+    Flag("--eval-tasks", field="tasks", type=click.Path(dir_okay=False, exists=True, allow_dash=False),
+         help="Held-out Task file: pass@1 of the current policy on it every --eval-every steps, logged as metrics "
+              "(eval.accuracy) with the trajectories in OUT/eval/step-NNNNNN.jsonl.zst."),
+    Flag("--eval-every", field="every", type=click.IntRange(min=1),
+         help="Steps between evaluations (and the last step) [default: every checkpoint, --save-every]."),
+    Flag("--eval-temperature", field="temperature", type=click.FloatRange(min=0),
+         help="Sampling temperature of the evaluation (PAPER.md: pass@1 at 0.6)."),
+    Flag("--eval-seed", field="seed", type=int, help="The evaluation's own seed (the same at every evaluation)."),
+    Flag("--eval-max-new-tokens", field="max_new_tokens", type=click.IntRange(min=1),
+         help="Per-turn token budget of the evaluation (default: rl-stage's --max-new-tokens; 2048 in sft)."),
+    Flag("--eval-max-total-tokens", field="max_total_tokens", type=click.IntRange(min=1),
+         help="Token budget of all model turns (default: rl-stage's --max-total-tokens; 8192 in sft)."),
+    Flag("--eval-prompts", field="prompts", metavar="SET|FILE.json",
+         help="System prompts of the evaluation (default: rl-stage's --prompts; paper in sft): those the "
+              "model is trained with."),
+    Flag("--eval-batch-size", field="batch_size", type=click.IntRange(min=1), help="Evaluation trajectories in flight."),
+], check=lambda evaluation: evaluation.check())
+
 SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [
     START_MODEL,
     Flag("--epochs", type=click.IntRange(min=1), help="Passes over the data."),
@@ -307,7 +327,7 @@ SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [
     Flag("--max-steps", type=click.IntRange(min=1),
          help="Stop after this many optimizer steps (the schedule is shortened to match)."),
     SEED,
-], nested={"checkpoint": CHECKPOINT, "engine": ENGINE, "report": REPORT})
+], nested={"checkpoint": CHECKPOINT, "engine": ENGINE, "report": REPORT, "eval": TRAIN_EVAL})
 
 RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--stage", type=click.IntRange(min=1), required=True,
@@ -334,4 +354,5 @@ RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--vllm-gpu-memory", type=click.FloatRange(0, 1, min_open=True),
          help="With --generator vllm: the share of the GPU vLLM may take (weights + KV cache)."),
     SEED,
-], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE, "report": REPORT})
+], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE, "report": REPORT,
+           "eval": TRAIN_EVAL})

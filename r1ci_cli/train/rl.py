@@ -241,6 +241,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
 
     from r1ci_cli.progress import Progress
     from r1ci_cli.train.engine import load_frozen, open_engine
+    from r1ci_cli.train.evaluation import Evaluator
     from r1ci_cli.train.grpo import group_advantages
     from r1ci_cli.train.run import check_output, open_run
     from r1ci_cli.train.vllm_policy import VllmPolicyOptions, after_update, policy_generator
@@ -252,6 +253,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                         "are fixed, its batches are not): use --micro-batch-size >= --batch-size x --group-size")
     check_output(opts.checkpoint)
     pool = stage_pool(tasks, opts.stage)
+    evaluator = Evaluator(opts.eval, opts.rollout, opts.checkpoint.save_every)
     run = open_run(opts.checkpoint, run_key(opts, pool))
     torch.manual_seed(derive_seed(opts.seed, "rl-init", opts.stage))
     start_from = str(run.checkpoint or opts.model)
@@ -269,6 +271,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
     metrics: dict[str, Any] = {}
     run.start(flags or {}, opts, {"pool": len(pool), "device": str(engine.device),
                                   "precision": getattr(engine, "precision", opts.engine.precision)})
+    evaluator.start(run, generator, sandbox, engine.model, opts.steps)
     with run, Progress(opts.steps, f"rl-stage {opts.stage}") as bar:
         bar.update(run.start_step)
         for step in range(run.start_step, opts.steps):
@@ -290,6 +293,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                        "train_s": time.perf_counter() - train_began}
             metrics.update(outcome_metrics(trajectories, timing["generate_s"], opts.stage))
             metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+            metrics.update(evaluator.after_step(step + 1))
             run.append(metrics, samples=trajectories)
             bar.update(1, reward=metrics["reward_mean"], acc=metrics["accuracy"])
             if run.due(step + 1, opts.steps):

@@ -6,6 +6,7 @@ Layout of ``OUT`` (``CheckpointOptions.output``)::
     OUT/resolved_config.json  every flag with its value and source, the options, derived numbers, the run key
     OUT/metrics.jsonl         one row per optimizer step, appended as the run goes
     OUT/tb/, OUT/wandb/       TensorBoard events and W&B's files when --report-to asks (train/report.py)
+    OUT/eval/step-NNNNNN.jsonl.zst   evaluation trajectories of --eval-every (train/evaluation.py)
     OUT/checkpoints/          step-NNNNNN/ and latest (train/checkpoint.py)
     OUT/config.json, model.safetensors, tokenizer files   the final model (save_pretrained layout), at the end
 
