@@ -76,3 +76,14 @@ def training_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from training_inputs import make_inputs
 
     return make_inputs(tmp_path_factory.mktemp("training-inputs"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices on a shared 2-core machine: one torch thread is many times faster than two contending."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

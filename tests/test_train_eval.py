@@ -7,10 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +26,11 @@ from r1ci_cli.train.engine import EngineOptions
 from r1ci_cli.train.evaluation import EvalOptions
 from r1ci_cli.train.options import RlOptions, SftOptions
 from r1ci_cli.train.report import ReportOptions
+from process_helpers import kill_when_exists
 from training_inputs import invoke, staged
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TIMING = ("tokens_per_s", "elapsed_s", "generate_s", "sandbox_s", "rollout_s", "train_s")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -205,12 +195,8 @@ def test_rl_stage_with_evaluations_resumes_exactly_after_sigkill(tmp_path: Path,
     subprocess.run(_rl_cmd(inputs, whole), check=True, env=env, timeout=600, capture_output=True)
     cut = tmp_path / "cut"
     proc = subprocess.Popen(_rl_cmd(inputs, cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while not (cut / "checkpoints" / "step-000001").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (cut / "model.safetensors").exists(), "the run finished before it could be killed"
+    assert kill_when_exists(proc, cut / "checkpoints" / "step-000001"), "the run finished before it was killed"
+    assert not (cut / "model.safetensors").exists()
     subprocess.run(_rl_cmd(inputs, cut, "--resume"), check=True, env=env, timeout=600, capture_output=True)
     assert (whole / "model.safetensors").read_bytes() == (cut / "model.safetensors").read_bytes()
 
