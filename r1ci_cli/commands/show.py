@@ -20,7 +20,7 @@ def _globs(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
               help="Only records of these task families or instance ids (globs, comma-separated or repeated).")
 @click.option("--correct/--wrong", "correct", default=None, help="Only correct (or only wrong) trajectories.")
 @click.option("--finish", multiple=True, callback=_globs, metavar="REASON",
-              help="Only trajectories that finished so (answer, max_calls, max_tokens, error; repeatable).")
+              help="Only trajectories with this finish reason (e.g. answer, max_tokens; comma-separated or repeated).")
 @click.option("--id", "ids", multiple=True, callback=_globs, metavar="GLOB",
               help="Only records whose id (or a trajectory's task_id) matches.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N records.")

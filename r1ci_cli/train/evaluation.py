@@ -100,9 +100,9 @@ class Evaluator:
         self.tasks: list[Task] = []
         self.rollout = eval_rollout_options(self.options, base)
         self._bound: tuple[Any, ...] | None = None
+        self.options.check()
         if not self.enabled:
             return
-        self.options.check()
         if world_size > 1:
             raise R1ciError("--eval-tasks: evaluation during training runs in one process (WORLD_SIZE is "
                             f"{world_size}); evaluate the checkpoints with `r1ci eval run` instead")
