@@ -85,13 +85,12 @@ def require(name: str) -> None:
     """Raise ``MissingDependency`` naming the extra when ``name``'s package is not installed."""
     import importlib.util
 
-    module = {"tensorboard": "tensorboard", "wandb": "wandb"}[name]
-    try:
-        found = importlib.util.find_spec(module) is not None
+    try:  # each destination's package has the destination's name, and so has its extra
+        found = importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise MissingDependency(module, f"--report-to {name} needs it: pip install 'r1ci[{name}]'")
+        raise MissingDependency(name, f"--report-to {name} needs it: pip install 'r1ci[{name}]'")
 
 
 def flatten(row: Mapping[str, Any], prefix: str = "train") -> dict[str, float]:
