@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,openai,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,openai,dev,tensorboard,wandb]'
 	touch $@
 
 # System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the
@@ -75,6 +75,9 @@ clean:
 #   NODES    nodes: more than 1 belongs to SLURM, `shell/submit.sh` (same variables)
 #   TASKS    gen-tasks --tasks of training (held-out = --pool eval instances of them)
 #   STEPS    rl-stage --steps per curriculum stage                                  (tiny default below)
+#   REPORT_TO  sft and rl-stage --report-to: TensorBoard under runs/$(RUN)/tb/<stage>/ when tensorboard is
+#            installed (make install does), none otherwise; wandb (or tensorboard,wandb) for W&B
+#   EVAL_EVERY  evaluate sft and rl-stage every N steps on tasks-eval during training (empty: no)
 # The defaults are the tuned tiny CPU run (README "The built-in run").
 RUN ?= tiny
 MODEL ?= tiny
@@ -104,11 +107,16 @@ RL_ARGS ?= --batch-size 8 --group-size 4 --lr 1e-4 --kl-coef 0.001 --max-new-tok
 ROLLOUT_ARGS ?= --max-new-tokens 256 --max-total-tokens 384 --max-code-calls 2 --timeout-s 10
 EVAL_ARGS ?= --temperature 0.6 $(ROLLOUT_ARGS)
 STAGES ?= 1 2 3 4
+REPORT_TO ?= $(if $(wildcard $(VENV)/lib/python*/site-packages/tensorboard),tensorboard,none)
+EVAL_EVERY ?=
+TRAIN_EVAL_ARGS ?= --eval-max-new-tokens 256 --eval-max-total-tokens 384
 # System prompts of every rollout, training and evaluation step: short (a few words per style) for the built-in
 # presets, whose sequences would otherwise be mostly prompt; paper (PAPER.md's instructions) for real models.
 PROMPTS ?= $(if $(filter micro tiny small,$(MODEL)),short,paper)
 
-R := runs/$(RUN)
+# Where runs go (a test points it at a temporary directory).
+RUNS ?= runs
+R := $(RUNS)/$(RUN)
 Q := -q
 DEVICE := $(if $(filter 0,$(GPUS)),--device cpu,--device auto)
 TRAIN := $(if $(filter 0 1,$(GPUS)),$(R1CI),$(BIN)/torchrun --nproc_per_node=$(GPUS) -m r1ci_cli.cli)
@@ -122,6 +130,11 @@ TEACHER_FLAGS = $(or $(shell BACKEND='$(BACKEND)' TEACHER_MODEL='$(TEACHER_MODEL
 POLICY := --backend $(BACKEND) $(DEVICE) --prompts $(PROMPTS)
 # rl-stage samples with vLLM in the trainer's process when the rollouts use vLLM.
 RL_GEN := --prompts $(PROMPTS) $(if $(filter vllm,$(BACKEND)),--generator vllm)
+# A training step's reporting (its TensorBoard run is $(R)/tb/<name>) and evaluation during training.
+report = --report-to $(REPORT_TO) --tensorboard-dir $(R)/tb/$(1) --run-name $(RUN)-$(1)
+TRAIN_EVAL = $(if $(EVAL_EVERY),--eval-tasks $(R)/tasks-eval.jsonl.zst --eval-every $(EVAL_EVERY) --eval-prompts $(PROMPTS) \
+  $(TRAIN_EVAL_ARGS))
+EVAL_DEP := $(if $(EVAL_EVERY),$(R)/tasks-eval.jsonl.zst)
 RL_MODELS := $(foreach s,$(STAGES),$(R)/rl$(s)/model.safetensors)
 EVALS := $(R)/eval-base.jsonl.zst $(R)/eval-sft.jsonl.zst $(foreach s,$(STAGES),$(R)/eval-rl$(s).jsonl.zst)
 POT_FILES := $(foreach st,$(POTENTIAL_STYLES),$(foreach t,$(POTENTIAL_TEMPS),$(R)/potential/$(st)-$(t).jsonl.zst))
@@ -150,8 +163,9 @@ $(R)/m0/config.json: | install
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
 	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
 
-$(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
-	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume
+$(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP) $(EVAL_DEP)
+	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume \
+	  $(call report,sft) $(TRAIN_EVAL)
 
 # POTENTIAL_STYLES × POTENTIAL_TEMPS (paper: 4 × 5; tiny default 4 × 2) samples of the SFT model on the RL questions, one file each (resumable piecewise).
 $(R)/potential/%.jsonl.zst: $(R)/tasks-rl.jsonl.zst $(R)/sft/model.safetensors
@@ -166,9 +180,9 @@ $(R)/staged.jsonl.zst: $(POT_FILES)
 # Stage s starts from stage s-1 (stage 1 from SFT) and trains on groups 1..s.
 prev = $(if $(filter 1,$(1)),$(R)/sft,$(R)/rl$(shell echo $$(( $(1) - 1 ))))
 define RL_RULE
-$(R)/rl$(1)/model.safetensors: $(R)/staged.jsonl.zst $(call prev,$(1))/model.safetensors
+$(R)/rl$(1)/model.safetensors: $(R)/staged.jsonl.zst $(call prev,$(1))/model.safetensors $$(EVAL_DEP)
 	$$(TRAIN) rl-stage $$(Q) $$< --stage $(1) --model $(call prev,$(1)) -o $(R)/rl$(1) --steps $$(STEPS) \
-	  $$(RL_ARGS) $$(RL_GEN) $$(DEVICE) --seed $$$$(( $$(SEED) + $(1) )) --resume
+	  $$(RL_ARGS) $$(RL_GEN) $$(DEVICE) --seed $$$$(( $$(SEED) + $(1) )) --resume $$(call report,rl$(1)) $$(TRAIN_EVAL)
 endef
 $(foreach s,$(STAGES),$(eval $(call RL_RULE,$(s))))
 
@@ -184,7 +198,7 @@ $(R)/report.md: $(EVALS)
 # Flat GRPO, the ablation's control: every group at once (--stage 4) for as many steps as the 4 stages together.
 $(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors
 	$(TRAIN) rl-stage $(Q) $< --stage 4 --model $(R)/sft -o $(R)/flat --steps $$(( $(STEPS) * $(words $(STAGES)) )) \
-	  $(RL_ARGS) $(RL_GEN) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume
+	  $(RL_ARGS) $(RL_GEN) $(DEVICE) --seed $$(( $(SEED) + 1 )) --resume $(call report,flat)
 
 # Online regrouping, the ablation's third arm: its stage 1 is the curriculum's rl1 (nothing is measured before it);
 # every later stage starts from the one before and first regroups the groups not yet reached by the running pass

@@ -15,7 +15,7 @@ from r1ci_cli import __version__
 
 # name -> module in r1ci_cli.commands (attribute ``<name>_cmd`` with dashes as underscores).
 COMMANDS = (
-    "gen-tasks", "exec-sandbox", "rollout", "score-potential", "sft", "rl-stage", "eval", "init-model",
+    "gen-tasks", "exec-sandbox", "rollout", "score-potential", "sft", "rl-stage", "eval", "init-model", "show",
 )
 
 

@@ -67,3 +67,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     from r1ci_cli.models import InitModelOptions, init_model
 
     return str(init_model(tmp_path_factory.mktemp("tiny") / "model", InitModelOptions(preset="tiny", seed=0)))
+
+
+@pytest.fixture(scope="session")
+def training_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A micro model with dropout, word-sorting tasks, held-out tasks and teacher trajectories
+    (``training_inputs.make_inputs``), made once per session."""
+    from training_inputs import make_inputs
+
+    return make_inputs(tmp_path_factory.mktemp("training-inputs"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices on a shared 2-core machine: one torch thread is many times faster than two contending."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,9 +1,11 @@
 """The `make all` / `make ablation` glue: question-disjoint RL tasks (gen-tasks --exclude), the ablation table,
-and the Makefile's dry run reading as the pipeline."""
+the Makefile's dry run reading as the pipeline, and the pipeline itself at a small size (slow)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -160,3 +162,48 @@ def test_make_dry_ablation_trains_the_base_run_once_and_every_seed_from_it() -> 
         assert f"--model runs/ablation-s{seed}/online4 --temperature" in out  # evaluated
     assert out.count("--regroup online") == 6
     assert not (ROOT / "runs" / "ablation-s5").exists()  # a dry run links nothing
+
+
+def _tensorboard_scalars(log_dir: Path) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {tag: [e.step for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_pipeline_at_a_small_size_shows_its_curves_in_tensorboard(tmp_path: Path) -> None:
+    """The whole `make all` pipeline on a micro model, a few instances and steps: every training stage writes
+    its TensorBoard run under runs/$(RUN)/tb/ (read back with TensorBoard's own reader), evaluations during
+    training included (EVAL_EVERY), and the report is made."""
+    pytest.importorskip("tensorboard")
+    if not (ROOT / ".venv" / "lib").is_dir():
+        pytest.skip("needs the checkout's .venv (make install)")
+    small = {
+        "RUNS": str(tmp_path), "RUN": "small", "MODEL": "micro", "TASKS": "word_sorting",
+        "DIFFICULTY": "word_sorting.min_words=2 word_sorting.max_words=2", "SFT_N": "48", "RL_N": "6", "EVAL_N": "4",
+        "STEPS": "2", "STAGES": "1", "POTENTIAL_STYLES": "agent", "POTENTIAL_TEMPS": "1.0",
+        "SFT_ARGS": "--epochs 1 --batch-size 8 --micro-batch-size 8 --lr 3e-3 --max-seq-len 256 --save-every 100",
+        "RL_ARGS": "--batch-size 2 --group-size 2 --lr 1e-4 --max-new-tokens 32 --max-total-tokens 64 "
+                   "--max-code-calls 1 --timeout-s 10 --max-seq-len 256",
+        "ROLLOUT_ARGS": "--max-new-tokens 32 --max-total-tokens 64 --max-code-calls 1 --timeout-s 10",
+        "EVAL_EVERY": "3", "TRAIN_EVAL_ARGS": "--eval-max-new-tokens 32 --eval-max-total-tokens 64",
+    }
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MAKEFLAGS", None)
+    proc = subprocess.run(["make", "--no-print-directory", "pipeline", *(f"{k}={v}" for k, v in small.items())],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "small"
+    assert (run / "report.md").is_file()
+    assert sorted(p.name for p in (run / "tb").iterdir()) == ["rl1", "sft"]
+    sft = _tensorboard_scalars(run / "tb" / "sft")
+    steps = [json.loads(line)["step"] for line in (run / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))  # 48 trajectories, batch 8, one epoch
+    assert sft["train/loss"] == steps and sft["train/lr"] == steps
+    assert sft["eval/accuracy"] == [3, 6]  # EVAL_EVERY=3 and the last step
+    rl = _tensorboard_scalars(run / "tb" / "rl1")
+    assert rl["train/reward_mean"] == [1, 2] and rl["train/kl"] == [1, 2] and rl["finish/answer"] == [1, 2]
+    assert rl["eval/accuracy"] == [2]

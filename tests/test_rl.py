@@ -97,7 +97,7 @@ def test_update_against_an_identical_reference_has_zero_kl(tiny_model_dir):
 
 
 def _metrics(out: Path) -> list[dict]:
-    timing = ("generate_s", "sandbox_s", "rollout_s", "train_s")
+    timing = ("generate_s", "sandbox_s", "rollout_s", "train_s", "tokens_per_s")
     return [{k: v for k, v in json.loads(line).items() if k not in timing}
             for line in (out / "metrics.jsonl").read_text().splitlines()]
 

@@ -267,3 +267,22 @@ def test_bf16_autocast_runs_close_to_fp32(tmp_path: Path, micro_model: str, refs
     assert [r["loss"] for r in _metrics(tmp_path / "bf16")] == pytest.approx(fp32, rel=5e-2)
     derived = json.loads((tmp_path / "bf16" / "resolved_config.json").read_text())["derived"]
     assert derived["precision"] == "bf16"
+
+
+def test_two_runs_of_a_model_with_dropout_reach_the_same_weights(tmp_path: Path, micro_model: str, refs: str) -> None:
+    """Dropout draws from torch's global generator: sft seeds it from --seed (before, the weights depended on
+    whatever had drawn from it earlier in the process)."""
+    import shutil
+
+    import torch
+
+    model = tmp_path / "dropout"
+    shutil.copytree(micro_model, model)
+    config = json.loads((model / "config.json").read_text())
+    config["attention_dropout"] = 0.2
+    (model / "config.json").write_text(json.dumps(config))
+    sft([refs], _options(str(model), tmp_path / "a"))
+    torch.rand(3)  # something else drew from the global generator in between
+    sft([refs], _options(str(model), tmp_path / "b"))
+    want, got = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all((want[k] == got[k]).all() for k in want)

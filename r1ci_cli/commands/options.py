@@ -7,8 +7,9 @@
   (``RL`` fills ``RlOptions`` and, through ``GENERATION``, its ``rollout: RolloutOptions``).
   ``@bundles(…)`` declares the flags of its bundles on a command (a flag that several of them share, such as
   ``--seed``, once) and hands the command each bundle's ready object as one argument (``bundle.arg``).
-  Before any input is read, a bundle's ``check`` turns an ``R1ciError`` about a flag combination into a
-  usage error (exit 2).
+  Before any input is read, a bundle's ``check`` (nested bundles' too) turns an ``R1ciError`` about a flag
+  combination into a usage error (exit 2); a ``MissingDependency`` (``--report-to wandb`` without wandb) stays
+  one line and exit 1.
 * Adding a flag to a group is one change here plus one field: a ``Flag`` in its bundle, a field on its
   dataclass (marked ``runtime`` when it does not change results, ``settings.py``). Every command that uses the
   bundle gets it, and it takes part in the run keys and fingerprints at once.
@@ -28,7 +29,7 @@ from typing import Any
 import click
 
 from r1ci_cli.backends.base import BACKENDS
-from r1ci_cli.errors import R1ciError
+from r1ci_cli.errors import MissingDependency, R1ciError
 from r1ci_cli.rollout.prompts import STYLES
 from r1ci_cli.sandbox.options import ISOLATION_MODES
 
@@ -101,6 +102,13 @@ class Bundle:
                 out.setdefault(name, value)
         return out
 
+    def run_checks(self, obj: Any) -> None:
+        """This bundle's check and its nested bundles' (on their fields of ``obj``), innermost first."""
+        for field_name, sub in self.nested.items():
+            sub.run_checks(getattr(obj, field_name))
+        if self.check is not None:
+            self.check(obj)
+
     def build(self, values: Mapping[str, Any], base: Any = None) -> Any:
         """The options object from flag values; fields whose flag a command leaves out keep ``base``'s value
         (or the dataclass default)."""
@@ -136,11 +144,12 @@ def bundles(*groups: Bundle, exclude: Sequence[str] = (), **overrides: Any):
             values = {name: kwargs.pop(name) for name in declared}
             for group in groups:
                 obj = group.build(values)
-                if group.check is not None:
-                    try:
-                        group.check(obj)
-                    except R1ciError as err:
-                        raise click.UsageError(str(err)) from None
+                try:
+                    group.run_checks(obj)
+                except MissingDependency as err:
+                    raise click.ClickException(str(err)) from None
+                except R1ciError as err:
+                    raise click.UsageError(str(err)) from None
                 kwargs[group.arg] = obj
             return func(*args, **kwargs)
 
@@ -284,6 +293,40 @@ CHECKPOINT = Bundle("r1ci_cli.train.checkpoint:CheckpointOptions", "checkpoint",
     RESUME,
 ])
 
+# Where a trainer's metrics go besides metrics.jsonl (train/report.py).
+REPORT = Bundle("r1ci_cli.train.report:ReportOptions", "report", [
+    Flag("--report-to", metavar="none|tensorboard|wandb",
+         help="Also send every metrics row to TensorBoard and/or Weights & Biases (comma-separated; extras "
+              "r1ci[tensorboard], r1ci[wandb]; wandb's variables such as WANDB_MODE=offline apply)."),
+    Flag("--run-name", help="The run's name in W&B (default: the -o directory's name)."),
+    Flag("--tensorboard-dir", type=click.Path(file_okay=False),
+         help="TensorBoard event directory (default: OUT/tb); `tensorboard --logdir` its parent to compare runs."),
+    Flag("--wandb-project", help="W&B project (default: $WANDB_PROJECT, else r1ci)."),
+    Flag("--report-samples-every", field="samples_every", type=click.IntRange(min=0),
+         help="rl-stage: a table of the step's trajectories every N steps (0: never); evaluations always send one."),
+    Flag("--report-samples", field="samples", type=click.IntRange(min=0), help="Trajectories per sample table."),
+], check=lambda report: report.check())
+
+# Evaluation during training (train/evaluation.py): eval run's rollouts with the live policy.
+TRAIN_EVAL = Bundle("r1ci_cli.train.evaluation:EvalOptions", "eval", [
+    Flag("--eval-tasks", field="tasks", type=click.Path(dir_okay=False, exists=True, allow_dash=False),
+         help="Held-out Task file: pass@1 of the current policy on it every --eval-every steps, logged as metrics "
+              "(eval.accuracy) with the trajectories in OUT/eval/step-NNNNNN.jsonl.zst."),
+    Flag("--eval-every", field="every", type=click.IntRange(min=1),
+         help="Steps between evaluations (and the last step) [default: every checkpoint, --save-every]."),
+    Flag("--eval-temperature", field="temperature", type=click.FloatRange(min=0),
+         help="Sampling temperature of the evaluation (PAPER.md: pass@1 at 0.6)."),
+    Flag("--eval-seed", field="seed", type=int, help="The evaluation's own seed (the same at every evaluation)."),
+    Flag("--eval-max-new-tokens", field="max_new_tokens", type=click.IntRange(min=1),
+         help="Per-turn token budget of the evaluation (default: rl-stage's --max-new-tokens; 2048 in sft)."),
+    Flag("--eval-max-total-tokens", field="max_total_tokens", type=click.IntRange(min=1),
+         help="Token budget of all model turns (default: rl-stage's --max-total-tokens; 8192 in sft)."),
+    Flag("--eval-prompts", field="prompts", metavar="SET|FILE.json",
+         help="System prompts of the evaluation (default: rl-stage's --prompts; paper in sft): those the "
+              "model is trained with."),
+    Flag("--eval-batch-size", field="batch_size", type=click.IntRange(min=1), help="Evaluation trajectories in flight."),
+], check=lambda evaluation: evaluation.check())
+
 SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [
     START_MODEL,
     Flag("--epochs", type=click.IntRange(min=1), help="Passes over the data."),
@@ -296,7 +339,7 @@ SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [
     Flag("--max-steps", type=click.IntRange(min=1),
          help="Stop after this many optimizer steps (the schedule is shortened to match)."),
     SEED,
-], nested={"checkpoint": CHECKPOINT, "engine": ENGINE})
+], nested={"checkpoint": CHECKPOINT, "engine": ENGINE, "report": REPORT, "eval": TRAIN_EVAL})
 
 RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--stage", type=click.IntRange(min=1), required=True,
@@ -339,7 +382,8 @@ RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
     Flag("--vllm-gpu-memory", type=click.FloatRange(0, 1, min_open=True),
          help="With --generator vllm: the share of the GPU vLLM may take (weights + KV cache)."),
     SEED,
-], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE}, check=lambda opts: _check_rl(opts))
+], nested={"checkpoint": CHECKPOINT, "rollout": GENERATION, "engine": ENGINE, "report": REPORT,
+           "eval": TRAIN_EVAL}, check=lambda opts: _check_rl(opts))
 
 
 def _check_rl(options: Any) -> None:

@@ -1,5 +1,6 @@
 """What the trainers are told: ``SftOptions`` (sft) and ``RlOptions`` (rl-stage), each nesting the options of
-its run directory (``CheckpointOptions``) and its optimizer (``EngineOptions``), and for rl-stage those of its
+its run directory (``CheckpointOptions``), its optimizer (``EngineOptions``), where its metrics are reported
+(``ReportOptions``) and its evaluations during training (``EvalOptions``), and for rl-stage those of its
 rollouts (``RolloutOptions``). The command line fills them through one flag bundle each
 (``commands/options.py``), taking its defaults from the fields here; ``settings.fingerprint`` of them is the
 run key a resume must match (``runtime`` fields aside).
@@ -13,6 +14,8 @@ from r1ci_cli.rollout.loop import RolloutOptions
 from r1ci_cli.settings import RUNTIME
 from r1ci_cli.train.checkpoint import CheckpointOptions
 from r1ci_cli.train.engine import EngineOptions
+from r1ci_cli.train.evaluation import EvalOptions
+from r1ci_cli.train.report import ReportOptions
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class SftOptions:
     max_steps: int | None = None
     seed: int = 0
     engine: EngineOptions = field(default_factory=lambda: EngineOptions(lr=1e-5, micro_batch_size=4))
+    report: ReportOptions = field(default_factory=ReportOptions, metadata=RUNTIME)
+    eval: EvalOptions = field(default_factory=EvalOptions, metadata=RUNTIME)
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,5 @@ class RlOptions:
     seed: int = 0
     rollout: RolloutOptions = field(default_factory=lambda: RolloutOptions(max_new_tokens=512, max_total_tokens=2048))
     engine: EngineOptions = field(default_factory=lambda: EngineOptions(lr=1e-6, min_lr_ratio=1.0, micro_batch_size=8))
+    report: ReportOptions = field(default_factory=ReportOptions, metadata=RUNTIME)
+    eval: EvalOptions = field(default_factory=EvalOptions, metadata=RUNTIME)

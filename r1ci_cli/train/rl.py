@@ -199,6 +199,27 @@ def rollout_metrics(trajectories: Sequence[Trajectory], counts: GroupCounts) -> 
     }
 
 
+def outcome_metrics(trajectories: Sequence[Trajectory], generate_s: float, stage: int) -> dict[str, Any]:
+    """What the step's rollouts ended in, as shares (every known value present, 0 when absent, so curves have
+    no gaps): ``finish`` reasons of the trajectories, ``sandbox`` statuses of their code executions, curriculum
+    ``group`` (1..stage) of their instances; and generated ``tokens_per_s`` of generation time."""
+    from collections import Counter
+
+    from r1ci_cli.records import EXEC_STATUSES, FINISH_REASONS
+
+    def shares(counts: Counter, known: Sequence[str]) -> dict[str, float]:
+        total = max(sum(counts.values()), 1)
+        return {str(k): round(counts.get(k, 0) / total, 6) for k in [*known, *sorted(set(counts) - set(known))]}
+
+    finish = Counter(t.finish for t in trajectories)
+    statuses = Counter(turn.status for t in trajectories for turn in t.turns if turn.role == "exec" and turn.status)
+    groups = Counter(str(t.extra["group"]) for t in trajectories if "group" in t.extra)
+    tokens = sum(t.extra.get("usage", {}).get("completion_tokens", 0) for t in trajectories)
+    return {"finish": shares(finish, FINISH_REASONS), "sandbox": shares(statuses, EXEC_STATUSES),
+            "group": shares(groups, [str(g) for g in range(1, stage + 1)]),
+            "tokens_per_s": round(tokens / generate_s, 3) if generate_s > 0 else 0.0}
+
+
 # ------------------------------------------------------------------------------------------------ the update
 
 @dataclass
@@ -370,6 +391,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
     from r1ci_cli.potential import STATS_FILE, PassRates, regroup
     from r1ci_cli.streams import record_sink
     from r1ci_cli.train.engine import load_frozen, open_engine
+    from r1ci_cli.train.evaluation import Evaluator
     from r1ci_cli.train.run import check_output, open_run
     from r1ci_cli.train.vllm_policy import VllmPolicyOptions, after_update, policy_generator
 
@@ -380,6 +402,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
     if opts.regroup == "online":
         tasks = regroup(list(tasks), rates.entries, opts.stage)
     pool = stage_pool(tasks, opts.stage)
+    evaluator = Evaluator(opts.eval, opts.rollout, opts.checkpoint.save_every)
     run = open_run(opts.checkpoint, run_key(opts, pool, stats))
     if run.checkpoint is not None:
         rates = PassRates.from_state(run.state.get("pass_rates", []), opts.p_update, opts.p_ema)
@@ -406,6 +429,7 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
     run.start(flags or {}, opts, {"pool": len(pool), "device": str(engine.device), "is_correction": is_correction(opts),
                                   "stage_stats": stats_path,
                                   "precision": getattr(engine, "precision", opts.engine.precision)})
+    evaluator.start(run, generator, sandbox, engine.model, opts.steps)
     began_run, history = time.perf_counter(), []
     with run:
         for step in range(run.start_step, opts.steps):
@@ -426,8 +450,10 @@ def rl_stage(tasks: Sequence[Task], opts: RlOptions, sandbox: Any, flags: Mappin
                        **update, "num_trajectories": len(rolled.trajectories), "num_truncated": batch.num_truncated,
                        "lr": engine.lr(), **timing, "rollout_s": rollout_s,
                        "train_s": time.perf_counter() - train_began}
+            metrics.update(outcome_metrics(rolled.trajectories, timing["generate_s"], opts.stage))
             metrics = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in metrics.items()}
-            run.append(metrics)
+            metrics.update(evaluator.after_step(step + 1))
+            run.append(metrics, samples=rolled.trajectories)
             history.append(metrics)
             log.info("%s", step_line(metrics, opts.steps, time.perf_counter() - began))
             if run.due(step + 1, opts.steps):

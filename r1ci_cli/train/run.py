@@ -5,6 +5,8 @@ Layout of ``OUT`` (``CheckpointOptions.output``)::
 
     OUT/resolved_config.json  every flag with its value and source, the options, derived numbers, the run key
     OUT/metrics.jsonl         one row per optimizer step, appended as the run goes
+    OUT/tb/, OUT/wandb/       TensorBoard events and W&B's files when --report-to asks (train/report.py)
+    OUT/eval/step-NNNNNN.jsonl.zst   evaluation trajectories of --eval-every (train/evaluation.py)
     OUT/checkpoints/          step-NNNNNN/ and latest (train/checkpoint.py)
     OUT/config.json, model.safetensors, tokenizer files   the final model (save_pretrained layout), at the end
 
@@ -18,9 +20,13 @@ Contract:
   ``settings.fingerprint``); ``resume`` without a checkpoint starts from step 0.
 * ``run.start(flags, options, derived)``, once the engine exists (under DeepSpeed every rank has then passed
   ``check_output``): rank 0 creates ``OUT``, cuts ``metrics.jsonl`` back to the rows the checkpoint had
-  written (the steps after it are redone, never counted twice) and writes ``resolved_config.json``.
-* ``append(row)`` writes one metrics row and flushes it; ``save(step, engine, tokenizer, state)`` makes the
-  rows durable, then writes the checkpoint atomically with the step, the row count and the key.
+  written (the steps after it are redone, never counted twice), writes ``resolved_config.json`` and opens
+  the ``--report-to`` destinations (``train/report.py``; ``options.report``).
+* ``append(row)`` writes one metrics row, flushes it and sends it to every destination (whatever its keys);
+  ``append(row, samples=trajectories)`` also sends a table of the step's trajectories every
+  ``--report-samples-every`` steps; ``report_samples`` sends one at once (evaluations). ``save(step, engine,
+  tokenizer, state)`` makes the rows durable, then writes the checkpoint atomically with the step, the row
+  count and the key.
 * ``export(engine, tokenizer)`` puts the final model and tokenizer at the top of ``OUT``, each file moved in by
   rename. ``save`` and ``export`` are collective (every rank calls them); rank 0 writes files.
 * Leaving the ``with run:`` block on an exception before any metrics row or checkpoint was written removes the
@@ -35,7 +41,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +71,7 @@ class Run:
         self.rows = int(state.get("metrics_rows", 0))
         self._handle: Any = None
         self._created = False  # whether start() made OUT (a failure before anything was written removes it)
+        self.reporter: Any = None
 
     def start(self, flags: Mapping[str, Any], options: Any, derived: Mapping[str, Any]) -> None:
         """Rank 0 prepares the directory: metrics cut back to the checkpoint's rows, and resolved_config.json
@@ -79,12 +86,24 @@ class Run:
         log.debug("resolved config %s", json.dumps(data, default=str))
         write_bytes_atomic(str(self.out / RESOLVED_CONFIG), json.dumps(data, indent=2, default=str).encode() + b"\n")
         self._handle = open(self.out / METRICS, "ab")
+        from r1ci_cli.train.report import open_reporter
 
-    def append(self, row: Mapping[str, Any]) -> None:
+        self.reporter = open_reporter(getattr(options, "report", None), self.out, data["options"],
+                                      first_step=self.start_step + 1, resume=self.options.resume)
+
+    def append(self, row: Mapping[str, Any], samples: Sequence[Any] = ()) -> None:
         self.rows += 1
         if self._handle is not None:
             self._handle.write(json.dumps(row).encode() + b"\n")
             self._handle.flush()
+        if self.reporter is not None:
+            self.reporter.log(row)
+            if samples:
+                self.reporter.samples(int(row.get("step", 0)), samples, due=False)
+
+    def report_samples(self, step: int, trajectories: Sequence[Any], tag: str) -> None:
+        if self.reporter is not None:
+            self.reporter.samples(step, trajectories, tag=tag)
 
     def due(self, step: int, total_steps: int) -> bool:
         """Whether step ``step`` (1-based) ends with a checkpoint: every ``save_every`` steps and the last."""
@@ -93,6 +112,8 @@ class Run:
     def save(self, step: int, engine: Any, tokenizer: Any, state: Mapping[str, Any] | None = None) -> Path:
         if self._handle is not None:
             os.fsync(self._handle.fileno())
+        if self.reporter is not None:
+            self.reporter.flush()
         trainer_state = {"step": step, **(state or {}), "metrics_rows": self.rows, "run_key": self.key}
         if self.material:
             trainer_state["run_settings"] = self.material
@@ -118,6 +139,9 @@ class Run:
     def close(self) -> None:
         if self._handle is not None and not self._handle.closed:
             self._handle.close()
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
 
     def __enter__(self) -> Run:
         return self

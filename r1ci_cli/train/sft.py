@@ -13,6 +13,9 @@ Contract of ``sft(sources, options)``:
   steps and at the end, and the final model and tokenizer (``save_pretrained`` layout) at its top.
 * ``resume=True`` continues from the newest checkpoint and reaches the same final weights and metrics as an
   uninterrupted run (CPU, same thread count; GPU kernels may differ in the last bits).
+* ``eval.tasks`` (``--eval-tasks``): every ``eval.every`` steps the live model is evaluated on held-out tasks
+  in ``sandbox`` (``train/evaluation.py``); the step's metrics row gets an ``eval`` entry, and the weights are
+  those of a run without evaluations. ``report`` sends the rows to TensorBoard/W&B (``train/report.py``).
 
 Not handled: sequence packing; logits are computed only at loss positions, which keeps memory in check for
 large vocabularies, but a single very long row still needs its full activations.
@@ -31,6 +34,7 @@ from typing import Any
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.model_source import load_errors, load_failure, resolve_model
 from r1ci_cli.progress import Progress
+from r1ci_cli.seeds import derive_seed
 from r1ci_cli.settings import fingerprint, settings
 from r1ci_cli.train import sft_data
 from r1ci_cli.train.engine import open_engine
@@ -121,13 +125,18 @@ def _prepare_data(sources: Sequence[str], options: SftOptions, tokenizer: Any):
 
 
 def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | None = None,
-        progress: bool = True) -> SftResult:
+        progress: bool = True, sandbox: Any = None) -> SftResult:
     """Train (see the module docstring). Every rank calls this; rank 0 writes files. ``flags``: the command's
-    flag values and where each came from (click's ParameterSource), for resolved_config.json."""
+    flag values and where each came from (click's ParameterSource), for resolved_config.json. ``sandbox``: where
+    the code of ``--eval-tasks`` evaluations runs (``train/evaluation.py``)."""
     from transformers import AutoTokenizer
+
+    from r1ci_cli.rollout.loop import RolloutOptions
+    from r1ci_cli.train.evaluation import Evaluator
 
     rank, world_size = _world()
     grad_accum = _check(options, world_size)
+    evaluator = Evaluator(options.eval, RolloutOptions(), options.checkpoint.save_every, world_size)
     if rank != 0:  # one copy of every message: the other ranks only warn
         logging.getLogger("r1ci").setLevel(logging.WARNING)
     resolve_model(options.model)
@@ -144,6 +153,10 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
     data = sft_data.data_fingerprint(sequences)
     run = open_run(options.checkpoint, fingerprint(options, data=data, world=world_size), rank,
                    material={"options": settings(options), "data": data, "world": world_size})
+    import torch
+
+    # Dropout draws from torch's global generator: seeded here, restored from the checkpoint on resume.
+    torch.manual_seed(derive_seed(options.seed, "sft-init"))
     engine = open_engine(run.checkpoint or options.model, replace(
         options.engine, total_steps=total_steps, warmup_steps=warmup, grad_accum=grad_accum))
     if run.checkpoint is not None:
@@ -153,15 +166,22 @@ def sft(sources: Sequence[str], options: SftOptions, flags: Mapping[str, Any] | 
         "warmup_steps": warmup, "num_sequences": len(sequences), "selection": asdict(selection),
         "sequences": seq_stats.as_dict(), "precision": getattr(engine, "precision", options.engine.precision),
         "device": str(engine.device)})
+    generator = None
+    if evaluator.enabled:
+        from r1ci_cli.train.vllm_policy import policy_generator
+
+        generator = policy_generator("hf", engine.model, tokenizer, options.model, name=f"{options.model}@sft",
+                                     batch_size=options.eval.batch_size)
+    evaluator.start(run, generator, sandbox, engine.model, total_steps)
     with run:
-        last_loss = _loop(engine, run, sequences, options, tokenizer, total_steps, per_epoch, progress)
+        last_loss = _loop(engine, run, sequences, options, tokenizer, total_steps, per_epoch, progress, evaluator)
     run.export(engine, tokenizer)
     log.info("sft: %d steps done; model in %s", total_steps, run.out)
     return SftResult(run.out, total_steps, last_loss, len(sequences))
 
 
 def _loop(engine: Any, run: Run, sequences: Sequence[TokenSequence], options: SftOptions, tokenizer: Any,
-          total_steps: int, per_epoch: int, progress: bool) -> float | None:
+          total_steps: int, per_epoch: int, progress: bool, evaluator: Any) -> float | None:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     started = time.monotonic()
     last_loss = None
@@ -177,10 +197,11 @@ def _loop(engine: Any, run: Run, sequences: Sequence[TokenSequence], options: Sf
             step_started = time.monotonic()
             loss, grad_norm, tokens, loss_tokens = _train_step(engine, sequences, batch, options, pad_id)
             last_loss = loss
-            run.append({"step": step + 1, "epoch": round((step + 1) / per_epoch, 4), "loss": loss, "lr": lr,
-                        "grad_norm": grad_norm, "num_tokens": tokens, "num_loss_tokens": loss_tokens,
-                        "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - step_started), 1),
-                        "elapsed_s": round(time.monotonic() - started, 3)})
+            row = {"step": step + 1, "epoch": round((step + 1) / per_epoch, 4), "loss": loss, "lr": lr,
+                   "grad_norm": grad_norm, "num_tokens": tokens, "num_loss_tokens": loss_tokens,
+                   "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - step_started), 1),
+                   "elapsed_s": round(time.monotonic() - started, 3)}
+            run.append({**row, **evaluator.after_step(step + 1)})
             bar.update(1, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
             if run.due(step + 1, total_steps):
                 run.save(step + 1, engine, tokenizer, {"epoch": (step + 1) // per_epoch,
