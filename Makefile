@@ -106,6 +106,8 @@ TASKS ?= word_sorting,number_multiply
 DIFFICULTY ?= word_sorting.min_words=2 word_sorting.max_words=2 number_multiply.digits=[[1,1],[1,2]]
 STEPS ?= 6
 SEED ?= 0
+# The reference teacher's share of direct text answers (rollout --text-share): SFT data mixing text and code.
+TEXT_SHARE ?= 0
 # Instances per task: teacher/SFT questions, RL questions (disjoint from SFT), held-out eval questions.
 SFT_N ?= 2500
 RL_N ?= 16
@@ -167,7 +169,8 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(if $(filter-out 0,$(TEXT_SHARE)),--text-share $(TEXT_SHARE)) \
+	  $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume

@@ -221,7 +221,10 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1."),
     Flag("--api-key-env", help="openai: the environment variable holding the API key (the key is never logged)."),
     Flag("--concurrency", type=click.IntRange(min=1), help="openai: requests in flight."),
-])
+    Flag("--text-share", type=click.FloatRange(0, 1),
+         help="reference: the share of trajectories (a seeded choice each) answered at once in text with the "
+              "task's stored answer instead of a program, under the same prompt: SFT data mixing text and code."),
+], check=lambda backend: backend.check())
 
 SANDBOX = Bundle("r1ci_cli.rollout.sandbox:SandboxSettings", "sandbox", [
     Flag("--sandbox", "sandbox_address", field="address", metavar="HOST:PORT",

@@ -43,5 +43,8 @@ def rollout_cmd(src: str, output: str, backend, generation, sandbox, keep: str, 
         raise click.UsageError(f"--backend {backend.kind} needs --model")
     if backend.kind == "openai" and backend.base_url is None:
         raise click.UsageError("--backend openai needs --base-url")
+    if backend.text_share and generation.style != "agent":
+        raise click.UsageError(f"--text-share mixes text answers into agent trajectories; --style {generation.style} "
+                               "has no place for them")
     run_rollout(RolloutJob(src=src, output=output, backend=backend, rollout=generation, sandbox=sandbox, keep=keep,
                            max_per_task=max_per_task, shard=shard, resume=resume, progress=not quiet))
