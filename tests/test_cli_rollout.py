@@ -109,6 +109,8 @@ def test_shard_takes_every_nth_task(tasks_file, reuse_pool):
     (["--resume"], "--resume needs a file output"),
     (["--backend", "hf"], "--backend hf needs --model"),
     (["--shard", "3/2"], "need 0 <= i < n"),
+    (["--backend", "hf", "--model", "m", "--text-share", "0.5"], "--text-share is the reference teacher's"),
+    (["--backend", "reference", "--style", "code", "--text-share", "0.3"], "--text-share mixes text answers"),
 ])
 def test_flag_misuse_exits_2_before_reading(args, message):
     result = rollout("/nonexistent.jsonl", *args)

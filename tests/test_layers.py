@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "r1ci_cli"
 # below; the command line (cli, commands) sits on top of everything.
 LAYERS = [
     {"__init__", "errors", "seeds", "streams", "records", "progress", "answer"},
-    {"tasks", "interaction", "sandbox", "models", "model_corpus", "model_source", "settings", "show"},
+    {"tasks", "interaction", "sandbox", "models", "model_corpus", "models_gguf", "model_source", "settings", "show"},
     {"backends"},
     {"rollout", "potential"},
     {"train", "evaluate"},

@@ -15,10 +15,11 @@ __all__ = ["BACKENDS", "BackendOptions", "Completion", "GenRequest", "Generator"
 def open_generator(opts: BackendOptions) -> Generator:
     """Build the backend ``opts.kind``; GPU-only and optional packages are imported here, never at module top."""
     backend = opts.kind
+    opts.check()
     if backend == "reference":
         from r1ci_cli.backends.reference import ReferenceGenerator
 
-        return ReferenceGenerator()
+        return ReferenceGenerator(text_share=opts.text_share)
     if opts.model is None and backend in ("hf", "vllm", "openai"):
         raise R1ciError(f"--backend {backend} needs --model (a checkpoint directory or a served model name)")
     if backend == "hf":

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from r1ci_cli.errors import R1ciError
 from r1ci_cli.settings import RUNTIME
 
 BACKENDS = ("reference", "hf", "vllm", "openai")
@@ -101,14 +102,16 @@ class Generator(Protocol):
 class BackendOptions:
     """Which backend generates (``kind``: reference, hf, vllm, openai) and what opening it needs.
 
-    ``kind``, ``model``, ``dtype``, ``base_url`` and ``max_model_len`` decide what generates; the rest is
-    ``runtime`` (``settings.py``). ``api_key_env`` names the variable holding the key (never the key)."""
+    ``kind``, ``model``, ``dtype``, ``base_url``, ``max_model_len`` and ``text_share`` (the reference teacher's
+    share of direct text answers) decide what generates; the rest is ``runtime`` (``settings.py``).
+    ``api_key_env`` names the variable holding the key (never the key)."""
 
     kind: str = "hf"
     model: str | None = None
     dtype: str = "auto"
     base_url: str | None = None
     max_model_len: int | None = None
+    text_share: float = 0.0
     device: str = field(default="auto", metadata=RUNTIME)
     batch_size: int = field(default=16, metadata=RUNTIME)
     gpu_memory_utilization: float = field(default=0.85, metadata=RUNTIME)
@@ -116,3 +119,10 @@ class BackendOptions:
     concurrency: int = field(default=8, metadata=RUNTIME)
     max_retries: int = field(default=5, metadata=RUNTIME)
     request_timeout_s: float = field(default=600.0, metadata=RUNTIME)
+
+    def check(self) -> None:
+        """Flag combinations, before any input is read (``R1ciError`` naming the flags)."""
+        if not 0.0 <= self.text_share <= 1.0:
+            raise R1ciError(f"--text-share {self.text_share}: must be between 0 and 1")
+        if self.text_share and self.kind != "reference":
+            raise R1ciError(f"--text-share is the reference teacher's; --backend {self.kind} has none")

@@ -14,10 +14,19 @@ full stdout of each execution by trajectory (the observation a model sees may be
 a long answer must not be). A request names its trajectory (``key``), which names its task
 (``records.task_id_of``). It holds every task of the run (a few KB each) and one output per trajectory
 until that trajectory's answer turn.
+
+``text_share`` (``rollout --text-share S``, default 0): in a share S of the trajectories, chosen per trajectory
+from its request seed (``--seed`` and the trajectory id), the first turn answers at once in text, under the
+same prompt, with the task's stored answer (``I will answer directly.`` and ``<<<answer>>>``, no code). Only an
+answer the family's verifier accepts is written this way; a task without a stored answer, or whose stored answer
+does not verify as written, gets the program, so every text trajectory is correct and the share reached can be
+below S for such families. A mix of code and text trajectories is the paper's SFT data: the model learns
+*whether* to use the interpreter, which RL can then change.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -26,7 +35,11 @@ from r1ci_cli.backends.base import Completion, GenRequest
 from r1ci_cli.errors import R1ciError
 from r1ci_cli.interaction import parse_observation
 from r1ci_cli.records import ExecResult, Task, task_id_of, trajectory_id_of
-from r1ci_cli.tasks.registry import Instance, get_family
+from r1ci_cli.seeds import derive_rng
+from r1ci_cli.tasks.registry import Instance, TaskFamily, get_family, score
+
+CODE_OPENING = "I will compute the answer with a program."
+TEXT_OPENING = "I will answer directly."
 
 
 class _RecordingSandbox:
@@ -56,7 +69,10 @@ class ReferenceGenerator:
     model_name = "reference"
     tokenizer_fingerprint = None
 
-    def __init__(self) -> None:
+    def __init__(self, text_share: float = 0.0) -> None:
+        if not 0.0 <= text_share <= 1.0:
+            raise R1ciError(f"--text-share {text_share}: must be between 0 and 1")
+        self.text_share = text_share
         self._tasks: dict[str, Task] = {}
         self._outputs: dict[str, str] = {}
 
@@ -86,8 +102,11 @@ class ReferenceGenerator:
             if task is None:
                 raise R1ciError("the reference backend saw no task for this request (the loop calls watch first)")
             family = get_family(task.task, task.source)
-            source = family.reference_program(Instance(question=task.question, check=task.check, answer=task.answer))
-            text = f"I will compute the answer with a program.\n\n```python\n{source.rstrip()}\n```"
+            instance = Instance(question=task.question, check=task.check, answer=task.answer)
+            text = self._text_answer(request, family, instance)
+            if text is None:
+                source = family.reference_program(instance)
+                text = f"{CODE_OPENING}\n\n```python\n{source.rstrip()}\n```"
             return Completion(text=text, finish="stop")
         raw = self._outputs.pop(request.key, None)
         output = (raw if raw is not None else parse_observation(observations[-1])).strip()
@@ -97,5 +116,22 @@ class ReferenceGenerator:
             output += " "
         return Completion(text=f"\n\nThe program printed the answer.\n\n<<<{output}>>>", finish="stop")
 
+    def _text_answer(self, request: GenRequest, family: TaskFamily, instance: Instance) -> str | None:
+        """The direct text answer when this trajectory's seeded draw picks text and the verifier accepts the
+        stored answer; None otherwise (the program is written)."""
+        if self.text_share <= 0.0 or instance.answer is None:
+            return None
+        if derive_rng(request.seed, "reference-text-share").random() >= self.text_share:
+            return None
+        text = f"{TEXT_OPENING}\n\n<<<{_spelled(instance.answer)}>>>"
+        return text if score(family, instance, text).correct else None
+
     def close(self) -> None:
         return None
+
+
+def _spelled(answer: object) -> str:
+    """The stored answer as an answer span holds it: a string as it is, another value as JSON; a space after a
+    trailing ">" (see the answer turn above)."""
+    text = answer if isinstance(answer, str) else json.dumps(answer)
+    return text + " " if text.endswith(">") else text

@@ -242,7 +242,10 @@ BACKEND = Bundle("r1ci_cli.backends.base:BackendOptions", "backend", [
     Flag("--max-retries", type=click.IntRange(min=0),
          help="openai: retries of a request (backoff with jitter) on 408/409/429/5xx, timeouts and lost connections."),
     Flag("--request-timeout-s", type=click.FloatRange(min=0, min_open=True), help="openai: timeout of one request."),
-])
+    Flag("--text-share", type=click.FloatRange(0, 1),
+         help="reference: the share of trajectories (a seeded choice each) answered at once in text with the "
+              "task's stored answer instead of a program, under the same prompt: SFT data mixing text and code."),
+], check=lambda backend: backend.check())
 
 SANDBOX = Bundle("r1ci_cli.rollout.sandbox:SandboxSettings", "sandbox", [
     Flag("--sandbox", "sandbox_address", field="address", metavar="HOST:PORT",

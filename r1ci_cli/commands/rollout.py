@@ -41,5 +41,8 @@ def rollout_cmd(src: str, output: str, backend, generation, sandbox, keep: str, 
         raise click.UsageError("--resume needs a file output (-o FILE)")
     if backend.kind in ("hf", "vllm", "openai") and backend.model is None:
         raise click.UsageError(f"--backend {backend.kind} needs --model")
+    if backend.text_share and generation.style != "agent":
+        raise click.UsageError(f"--text-share mixes text answers into agent trajectories; --style {generation.style} "
+                               "has no place for them")
     run_rollout(RolloutJob(src=src, output=output, backend=backend, rollout=generation, sandbox=sandbox, keep=keep,
                            max_per_task=max_per_task, shard=shard, resume=resume, progress=not quiet))
