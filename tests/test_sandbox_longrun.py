@@ -58,7 +58,7 @@ def _run_and_check_fds(pool, requests_per_worker: int) -> None:
         assert count <= before[pid] + 2, f"worker {pid}: {before[pid]} -> {count} open descriptors"
 
 
-def _settled(measure, good, within_s: float = 5.0):
+def _settled(measure, good, within_s: float = 30.0):
     """``measure()`` once ``good`` of it holds, or after ``within_s``: a worker answers a request first and
     cleans up after it, so the last request's descriptors and process may take a moment to go."""
     deadline = time.monotonic() + within_s
