@@ -15,6 +15,14 @@ from r1ci_cli.sandbox import SandboxOptions, SandboxPool
 ISOLATED_MODES = ("zygote", "bwrap", "firejail")
 MEMORY_MB = 256
 OUTPUT_CAP = 64 * 1024
+# The soak tests (slow) run the issue's sizes with R1CI_SANDBOX_SOAK=full in the environment of pytest (minutes),
+# and a fraction of them by default, to fit the CI budget. Read at import: the tests' fixtures clear R1CI_*.
+SOAK_FULL = os.environ.get("R1CI_SANDBOX_SOAK", "") == "full"
+
+
+def soak(full: int, ci: int) -> int:
+    """How many calls a soak test makes: ``full`` with R1CI_SANDBOX_SOAK=full, else ``ci``."""
+    return full if SOAK_FULL else ci
 
 
 def make_options(isolation: str, **overrides) -> SandboxOptions:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from sandbox_helpers import (ISOLATED_MODES, OUTPUT_CAP, ServicePool, descendants, open_pool_or_skip, process_state,
-                             processes_named, rss_kb)
+                             processes_named, rss_kb, soak)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SUITE_MODES = (*ISOLATED_MODES, "service")
@@ -485,11 +485,21 @@ def _leftovers(pool) -> list[str]:
 
 def _assert_no_leftovers(pool) -> None:
     """No zombies, and under each worker nothing but its zygote and the one child it keeps ready. A worker
-    answers before it cleans up, so the last request's process may take a moment to go."""
-    deadline = time.monotonic() + 5.0
-    while _leftovers(pool) and time.monotonic() < deadline:
+    answers before it cleans up, so the last request's process may take a moment to go (seconds on a host at
+    load 20: a leftover that is really left over stays). Clean means clean in every look over half a second: a
+    child that has just exited is a zombie for a moment, until the worker orders the next one."""
+    deadline = time.monotonic() + 30.0
+    clean_since = None
+    while time.monotonic() < deadline:
+        problems = _leftovers(pool)
+        if problems:
+            clean_since = None
+        elif clean_since is None:
+            clean_since = time.monotonic()
+        elif time.monotonic() - clean_since >= 0.5:
+            return
         time.sleep(0.05)
-    assert _leftovers(pool) == []
+    assert problems == []
 
 
 def test_no_zombies_after_many_requests(any_pool):
@@ -499,10 +509,12 @@ def test_no_zombies_after_many_requests(any_pool):
 
 
 @pytest.mark.slow
-def test_no_zombies_after_1000_requests(pool):
+def test_no_zombies_after_a_long_run(pool):
+    """1,000 requests with R1CI_SANDBOX_SOAK=full, 60 by default."""
     codes = ["print(1)", "import os\nos.fork()\nprint(2)", "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
              "    time.sleep(30)\nprint(3)", "raise ValueError"]
-    futures = [pool.submit(codes[i % len(codes)], timeout_s=10.0) for i in range(1000)]
+    calls = soak(1000, 60)
+    futures = [pool.submit(codes[i % len(codes)], timeout_s=10.0) for i in range(calls)]
     statuses = [f.result().status for f in futures]
-    assert statuses.count("ok") == 750 and statuses.count("error") == 250
+    assert statuses.count("ok") == calls * 3 // 4 and statuses.count("error") == calls // 4
     _assert_no_leftovers(pool)

@@ -368,6 +368,11 @@ class Worker:
                 ready = os.read(child.status_r, 1) == runner.READY  # may be unread when the output closed first
         elif reported is not None:
             status = reported << 8
+        elif reason in ("timeout", "output_limit"):
+            # The result does not depend on how it died: answer now, and let the kernel tear the request down
+            # (a fork bomb's processes on a busy host: seconds) while the next request is awaited; the next
+            # child runs only once this one is gone (_ready_child).
+            status = signal.SIGKILL
         else:
             select.select([child.pidfd], [], [], EXIT_WAIT_S)
             status, cpu_s = native.exit_status_of_zombie(child.pid) or (signal.SIGKILL, 0.0)
