@@ -28,3 +28,22 @@ def test_every_bin_shim_names_an_existing_command():
     for shim in (ROOT / "bin").iterdir():
         if shim.name != "r1ci":
             assert shim.name in available_commands(), f"bin/{shim.name} has no command behind it"
+
+
+def _project_files() -> list[Path]:
+    names = ["README.md", "Makefile", "pyproject.toml"]
+    return [ROOT / n for n in names] + sorted((ROOT / "r1ci_cli").rglob("*.py")) + sorted((ROOT / "shell").iterdir())
+
+
+def test_the_paper_facts_are_in_the_repository_and_every_citation_names_a_section():
+    paper = (ROOT / "docs" / "paper.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (.+)$", paper, flags=re.M))
+    cited = 0
+    for path in _project_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert "PAPER.md" not in text, f"{path.relative_to(ROOT)} cites PAPER.md, which is not in the repository"
+        for section in re.findall(r"docs/paper\.md[\" ']+([A-Z][\w -]+)[\"']", text):
+            assert section in sections, f"{path.relative_to(ROOT)} cites docs/paper.md {section!r}: no such section"
+            cited += 1
+    assert cited >= 10
+

@@ -1,4 +1,4 @@
-"""``rl-stage``: one stage of the improvement-potential curriculum, trained with GRPO (PAPER.md "GRPO").
+"""``rl-stage``: one stage of the improvement-potential curriculum, trained with GRPO (docs/paper.md "GRPO").
 
 Per step: (1) the sampler takes ``batch_size`` instances of the stage pool (groups 1..stage, cumulative);
 (2) the live policy rolls each out ``group_size`` times through the rollout loop and the sandbox (``hf``: the
