@@ -132,7 +132,7 @@ REPORT_TO ?= $(if $(wildcard $(VENV)/lib/python*/site-packages/tensorboard),tens
 EVAL_EVERY ?=
 TRAIN_EVAL_ARGS ?= --eval-max-new-tokens 256 --eval-max-total-tokens 384
 # System prompts of every rollout, training and evaluation step: short (a few words per style) for the built-in
-# presets, whose sequences would otherwise be mostly prompt; paper (PAPER.md's instructions) for real models.
+# presets, whose sequences would otherwise be mostly prompt; paper (docs/paper.md's instructions) for real models.
 PROMPTS ?= $(if $(filter micro tiny small,$(MODEL)),short,paper)
 
 # Where runs go (a test points it at a temporary directory).
@@ -168,7 +168,7 @@ $(R)/tasks-sft.jsonl.zst: | install
 	@mkdir -p $(@D)
 	$(GEN) $(GEN_TRAIN) --seed $(SEED) --num-per-task $(SFT_N) -o $@
 
-# RL questions: another seed of the training pool, minus every SFT question (PAPER.md: disjoint sets).
+# RL questions: another seed of the training pool, minus every SFT question (docs/paper.md: disjoint sets).
 $(R)/tasks-rl.jsonl.zst: $(R)/tasks-sft.jsonl.zst
 	$(GEN) $(GEN_TRAIN) --seed $$(( $(SEED) + 1000 )) --num-per-task $(RL_N) --exclude $< -o $@
 

@@ -1,6 +1,6 @@
 """Answer extraction and normalisation: one shared rule, no language model ever judges an answer.
 
-The answer of a response is the content of its **last** ``<<<…>>>`` span (PAPER.md "Interaction format").
+The answer of a response is the content of its **last** ``<<<…>>>`` span (docs/paper.md "Interaction format").
 Families then apply one of the normalisers below. Every parser returns ``None`` on text it cannot read;
 none of them raises on any string (a property test feeds them garbage).
 """

@@ -1,4 +1,4 @@
-"""The interaction format (PAPER.md "Interaction format"): where a model turn ends, and how an execution result
+"""The interaction format (docs/paper.md "Interaction format"): where a model turn ends, and how an execution result
 reads to the model. A leaf module: every backend stops turns with ``find_stop`` and the rollout loop writes
 observations with ``format_observation``, so the rule is the same everywhere.
 
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from r1ci_cli.answer import ANSWER_RE
 from r1ci_cli.records import ExecResult
 
-# PAPER.md "Interaction format": stop after 8 code calls; 60 s per script.
+# docs/paper.md "Interaction format": stop after 8 code calls; 60 s per script.
 DEFAULT_MAX_CODE_CALLS = 8
 DEFAULT_TIMEOUT_S = 60.0
-# Ours (PAPER.md: "keep head and tail, about 1,000 tokens"): ~4 characters per token.
+# Ours (docs/paper.md "Interaction format": head and tail, about 1,000 tokens): ~4 characters per token.
 DEFAULT_MAX_OBSERVATION_CHARS = 4000
 
 OBSERVATION_HEADER = "Code Execution Results:"

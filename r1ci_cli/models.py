@@ -43,7 +43,7 @@ QWEN2_SPLIT_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\
                      r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
 
 # Qwen-style template: every message is <|im_start|>role\n content <|im_end|>\n. Model turns and execution
-# results live inside ONE assistant message (PAPER.md "Interaction format": the model continues after the
+# results live inside ONE assistant message (docs/paper.md "Interaction format": the model continues after the
 # appended results), so training and rollout render the prompt the same way and append raw text after it.
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"

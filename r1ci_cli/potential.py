@@ -1,4 +1,4 @@
-"""Improvement potential and the multi-stage curriculum (PAPER.md "Multi-stage curriculum").
+"""Improvement potential and the multi-stage curriculum (docs/paper.md "Multi-stage curriculum").
 
 For each training instance, p is the share of correct answers among the SFT model's samples (paper: 4
 styles × 5 temperatures = 20), and its improvement potential is Π = 4·p·(1−p): 1 at p = 0.5, 0 at p = 0
@@ -40,7 +40,7 @@ log = logging.getLogger("r1ci.score-potential")
 
 @dataclass(frozen=True)
 class PotentialOptions:
-    groups: int = 4  # PAPER.md "Multi-stage curriculum": 4 equal groups
+    groups: int = 4  # docs/paper.md "Multi-stage curriculum": 4 equal groups
     min_samples: int = 4
 
 

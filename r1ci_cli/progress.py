@@ -1,7 +1,8 @@
 """Progress and logging on stderr.
 
 tqdm on a terminal; on a non-TTY (SLURM logs, CI) a periodic one-line ``desc i/N | key: value`` log
-instead of carriage-return noise; nothing under ``-q``. stdout is never touched.
+instead of carriage-return noise; nothing under ``-q``. stdout is never touched (DeepSpeed's logger, which writes there
+itself, is routed to our stderr handler).
 """
 
 from __future__ import annotations
@@ -28,15 +29,39 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _ThroughOurHandler(logging.Filter):
+    """On a library logger that prints to stdout itself (DeepSpeed's, made at its import, which transformers
+    triggers even without --deepspeed): its records go to our stderr handler instead, warnings and up, errors
+    only under -q ("Setting accelerator to CPU" is not news to a CPU user who asked for quiet)."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler, self.min_level = handler, logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.min_level:
+            self.handler.handle(record)
+        return False
+
+
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     root = logging.getLogger("r1ci")
     root.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(handler)
     root.propagate = False
+    # The logger object outlives DeepSpeed's set-up (which resets its level and adds a stdout handler), and a
+    # logger's filters run before its handlers.
+    deepspeed = logging.getLogger("DeepSpeed")
+    through = next((f for f in deepspeed.filters if isinstance(f, _ThroughOurHandler)), None)
+    if through is None:
+        through = _ThroughOurHandler(handler)
+        deepspeed.addFilter(through)
+    through.min_level = logging.ERROR if quiet else logging.WARNING
 
 
 class Progress:

@@ -17,7 +17,7 @@ Kinds (fields in the order they are written):
 
 Words: a ``Task`` record is one *instance* (one question, its id is ``task_id`` in a Trajectory); its ``task``
 field names the *task*, the family the instance was drawn from (``game24``, ``word_sorting``). Every "per
-task" of the commands means per family, as in the paper (PAPER.md "SFT": at most 70 trajectories per task):
+task" of the commands means per family, as in the paper (docs/paper.md "SFT": at most 70 trajectories per task):
 ``gen-tasks --num-per-task``, ``rollout``/``sft --max-per-task``, the accuracy tables of ``eval``.
 """
 

@@ -9,7 +9,7 @@
 #   GPUS     GPUs per node of a training job; 0 = CPU                        (default 0)
 #   NODES    nodes of a training job                                         (default 1)
 #   TASKS    gen-tasks --tasks (names or globs; empty = all)
-#   STEPS    rl-stage --steps per stage                                      (default 150, PAPER.md)
+#   STEPS    rl-stage --steps per stage                                      (default 150, docs/paper.md)
 #   R1CI     the r1ci executable (default: r1ci on PATH); TORCHRUN likewise (default torchrun)
 # Everything here is glue: which flags to pass, where files go. What the flags do lives in the commands.
 set -euo pipefail

@@ -12,7 +12,7 @@
 #   UNTIL            last stage to submit: tasks | teacher | sft | potential | rl | eval        (default eval)
 #   SHARDS           array tasks per rollout                                                     (default 4)
 #   NUM_PER_TASK     gen-tasks --num-per-task                                                    (default 200)
-#   NUM_STAGES       curriculum stages                                                 (default 4, PAPER.md)
+#   NUM_STAGES       curriculum stages                                                 (default 4, docs/paper.md)
 #   TEMPERATURES     policy-rollout temperatures, 5 × 4 styles = 20 samples per task  (default 0.2 … 1.0)
 #   SANDBOX          service (exec-sandbox on a CPU node) | local (a pool inside each job)  (default local)
 #   CPU_PARTITION, GPU_PARTITION, SANDBOX_CPUS (default 8), ROLLOUT_CPUS (default 2)
@@ -163,7 +163,7 @@ score_job=
 if [[ ! -s $RUN/staged.jsonl.zst ]]; then
     rollout_resources "$RUN/sft"
     args POTENTIAL_ARGS
-    # PAPER.md "Multi-stage curriculum": 20 answers per sample from the SFT model, 4 styles × 5 temperatures.
+    # docs/paper.md "Multi-stage curriculum": 20 answers per sample from the SFT model, 4 styles × 5 temperatures.
     arrays=()
     parts=()
     offset=0

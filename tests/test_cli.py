@@ -99,3 +99,22 @@ def test_threads_option_sets_torch_threads_or_the_variables_before_import(monkey
 def test_help_shows_a_plain_percent_sign():
     result = CliRunner().invoke(cli, ["rollout", "--help"])
     assert result.exit_code == 0 and "%%" not in result.stdout and "p % N == I" in " ".join(result.stdout.split())
+
+
+@pytest.mark.slow
+def test_quiet_means_nothing_on_stderr_from_the_libraries_either(tmp_path):
+    """-q: no DeepSpeed accelerator warning (on stdout, from its import through transformers), no transformers
+    "Loading weights" or "Writing model shards" bar: nothing at all on success. Fresh processes, since DeepSpeed
+    warns once per process."""
+    tasks, model = tmp_path / "tasks.jsonl", tmp_path / "m"
+    made = CliRunner().invoke(cli, ["gen-tasks", "--tasks", "game24", "--num-per-task", "2", "-o", str(tasks)])
+    assert made.exit_code == 0, made.output
+    runs = {
+        "init-model": PY + ["init-model", "-q", "--preset", "micro", "-o", str(model)],
+        "rollout": PY + ["rollout", "-q", str(tasks), "--backend", "hf", "--model", str(model), "--max-new-tokens", "4",
+                         "--max-total-tokens", "4", "-o", str(tmp_path / "out.jsonl")],
+    }
+    for name, cmd in runs.items():
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (proc.stdout, proc.stderr) == ("", ""), name

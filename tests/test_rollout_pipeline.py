@@ -44,7 +44,7 @@ def test_keep_correct_and_cap_per_task():
 
 
 def test_cap_counts_per_task_family_not_per_instance():
-    """PAPER.md "SFT": at most 70 per task. Two instances of one family share the cap; rows without a ``task``
+    """docs/paper.md "SFT": at most 70 per task. Two instances of one family share the cap; rows without a ``task``
     field count as a family each (their task_id)."""
     rows = [{**row(f"game24/{i}", s), "task": "game24"} for i in range(3) for s in range(2)]
     rows += [{**row("sort/0", 0), "task": "word_sorting"}, row("lone", 0), row("lone", 1)]

@@ -166,7 +166,7 @@ def test_submit_chains_the_whole_method_by_dependencies(tmp_path: Path) -> None:
                  MODEL="Qwen/Qwen2.5-7B-Instruct")
     ids = {name: call["id"] for name, call in plan.items()}
     potential = [name for name in plan if name.startswith("potential-") and name != "potential-merge"]
-    assert len(potential) == 20  # PAPER.md: 4 styles x 5 temperatures
+    assert len(potential) == 20  # docs/paper.md: 4 styles x 5 temperatures
     assert plan["teacher-rollout"]["env"]["GENERATOR"] == "openai:gpt-4o"
     assert plan["teacher-rollout"]["dependency"] == f"afterok:{ids['tasks']},after:{ids['sandbox']}"
     assert plan["sft"]["dependency"] == f"afterok:{ids['teacher-merge']}"

@@ -57,7 +57,7 @@ def eval_cmd() -> None:
 @click.option("--model", "--compare", "models", multiple=True,
               help="Checkpoint (hf, vllm) or served model (openai); repeat (or --compare A --compare B) to compare "
                    "models side by side (-o is then a directory).")
-# PAPER.md "Headline results": pass@1 at temperature 0.6.
+# docs/paper.md "Headline results": pass@1 at temperature 0.6.
 @bundles(BACKEND, GENERATION, SANDBOX, exclude=("model", "text_share"), temperature=0.6)
 @RESUME.option()
 @_with(_report_options)

@@ -27,7 +27,7 @@ def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True,
               help="Which tasks of the fixed 107/37 split.")
 @click.option("--num-per-task", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Instances per task (PAPER.md 'Tasks': each task has more than 200 questions).")
+              help="Instances per task (docs/paper.md 'Tasks': each task has more than 200 questions).")
 @click.option("--pool", type=click.Choice(["auto", "train", "eval", "all"]), default="auto", show_default=True,
               help="Instance pool: train and eval never share a question; auto = eval for test-split tasks; "
                    "all = no separation (e.g. every published item with --from-data).")

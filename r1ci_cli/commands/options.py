@@ -166,14 +166,14 @@ def bundles(*groups: Bundle, exclude: Sequence[str] = (), **overrides: Any):
 SEED = Flag("--seed", type=int, help="Seed of every random choice; same command + seed = same output.")
 DEVICE = Flag("--device", help="auto, cpu, cuda or cuda:N.")
 TIMEOUT_S = Flag("--timeout-s", type=click.FloatRange(min=0, min_open=True),
-                 help="Wall-clock limit per code execution (PAPER.md: 60 s; an ExecRequest's own timeout_s wins).")
+                 help="Wall-clock limit per code execution (docs/paper.md: 60 s; an ExecRequest's own timeout_s wins).")
 ISOLATION = Flag("--isolation", type=click.Choice(ISOLATION_MODES),
                  help="auto takes the strongest mode that works here; none runs code unisolated (loud warning).")
 RESUME = Flag("--resume", is_flag=True,
               help="Continue an interrupted run: training from the newest checkpoint in -o; rollout and eval "
                    "skip the trajectory ids already in OUTPUT or OUTPUT.partial (made with the same settings).")
 MAX_PER_TASK = Flag("--max-per-task", type=click.IntRange(min=1),
-                    help="At most N trajectories per task family (PAPER.md SFT data: 70 per task).")
+                    help="At most N trajectories per task family (docs/paper.md SFT data: 70 per task).")
 MAX_SEQ_LEN = Flag("--max-seq-len", type=click.IntRange(min=2),
                    help="Longer sequences are truncated (counted in the log and metrics, never silently).")
 START_MODEL = Flag("--model", required=True,
@@ -185,12 +185,12 @@ SAMPLES = Flag("--samples", type=click.IntRange(min=1),
 # ---------------------------------------------------------------------------------------- bundles
 
 REWARD = Bundle("r1ci_cli.rollout.reward:RewardOptions", "reward", [
-    Flag("--correct-reward", type=float, help="Reward for a correct answer (PAPER.md 'GRPO': 1)."),
+    Flag("--correct-reward", type=float, help="Reward for a correct answer (docs/paper.md 'GRPO': 1)."),
     Flag("--format-reward", type=float,
-         help="+this when every turn is well formed, -this otherwise (PAPER.md: 0.1; 0 switches it off)."),
+         help="+this when every turn is well formed, -this otherwise (docs/paper.md: 0.1; 0 switches it off)."),
     Flag("--turn-penalty", type=float, help="Subtracted beyond --max-free-turns model turns (0 switches it off)."),
     Flag("--max-free-turns", type=click.IntRange(min=0),
-         help="Model turns allowed before --turn-penalty applies (PAPER.md: 6)."),
+         help="Model turns allowed before --turn-penalty applies (docs/paper.md: 6)."),
 ])
 
 GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
@@ -198,16 +198,16 @@ GENERATION = Bundle("r1ci_cli.rollout.loop:RolloutOptions", "generation", [
          help="agent: multi-turn code; text: no code; code: one program; steer: guided code/text."),
     SAMPLES,
     Flag("--temperature", type=click.FloatRange(min=0),
-         help="Sampling temperature (PAPER.md: 1.0 in training, 0.6 at evaluation; 0 is greedy)."),
+         help="Sampling temperature (docs/paper.md: 1.0 in training, 0.6 at evaluation; 0 is greedy)."),
     Flag("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling threshold."),
-    Flag("--max-code-calls", type=click.IntRange(min=0), help="Code executions per trajectory (PAPER.md: 8)."),
+    Flag("--max-code-calls", type=click.IntRange(min=0), help="Code executions per trajectory (docs/paper.md: 8)."),
     TIMEOUT_S,
     Flag("--max-new-tokens", type=click.IntRange(min=1), help="Token budget of one model turn."),
     Flag("--max-total-tokens", type=click.IntRange(min=1), help="Token budget of all model turns of a trajectory."),
     Flag("--max-observation-chars", type=click.IntRange(min=0),
          help="Execution output kept (head and tail, ~1,000 tokens); 0 keeps everything."),
     Flag("--prompts", metavar="SET|FILE.json",
-         help="System prompts: 'paper' (PAPER.md's instructions), 'short' (the same contracts in a few words, for "
+         help="System prompts: 'paper' (docs/paper.md's instructions), 'short' (the same contracts in a few words, for "
               "tiny models) or a JSON file mapping styles to prompts."),
     Flag("--stop-at-answer/--no-stop-at-answer",
          help="End a model turn at its first <<<answer>>> too (the paper's early stop: saves the tokens a model "
@@ -349,12 +349,12 @@ RL = Bundle("r1ci_cli.train.options:RlOptions", "options", [
          help="Train on the instances whose group <= STAGE (cumulative; groups from score-potential)."),
     START_MODEL,
     Flag("--ref-model", help="Frozen KL reference (default: --model, the stage's start)."),
-    Flag("--batch-size", type=click.IntRange(min=1), help="Prompts per step (PAPER.md 'GRPO': 128)."),
-    Flag("--group-size", type=click.IntRange(min=2), help="Samples per prompt (PAPER.md 'GRPO': 5)."),
-    Flag("--steps", type=click.IntRange(min=1), help="Optimizer steps of this stage (PAPER.md: 150 per stage)."),
-    Flag("--clip", type=click.FloatRange(min=0, min_open=True), help="PPO clip range (PAPER.md 'GRPO': 0.2)."),
+    Flag("--batch-size", type=click.IntRange(min=1), help="Prompts per step (docs/paper.md 'GRPO': 128)."),
+    Flag("--group-size", type=click.IntRange(min=2), help="Samples per prompt (docs/paper.md 'GRPO': 5)."),
+    Flag("--steps", type=click.IntRange(min=1), help="Optimizer steps of this stage (docs/paper.md: 150 per stage)."),
+    Flag("--clip", type=click.FloatRange(min=0, min_open=True), help="PPO clip range (docs/paper.md 'GRPO': 0.2)."),
     Flag("--kl-coef", type=click.FloatRange(min=0),
-         help="Weight of the k3 KL to the reference (PAPER.md 'GRPO': 0.001); 0 loads no reference."),
+         help="Weight of the k3 KL to the reference (docs/paper.md 'GRPO': 0.001); 0 loads no reference."),
     Flag("--update-epochs", type=click.IntRange(min=1),
          help="Optimizer steps per rollout batch (PPO epochs, against the stored sampling log-probs)."),
     Flag("--filter-zero-variance", type=click.Choice(["off", "drop", "refill"]),

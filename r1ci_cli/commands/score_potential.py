@@ -11,7 +11,7 @@ from r1ci_cli.commands.base import R1ciCommand, common_options, input_argument, 
 @input_argument
 @output_option
 @click.option("--groups", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Equal-size curriculum groups, group 1 = highest potential (PAPER.md: 4).")
+              help="Equal-size curriculum groups, group 1 = highest potential (docs/paper.md: 4).")
 @click.option("--min-samples", type=click.IntRange(min=1), default=4, show_default=True,
               help="Instances with fewer valid trajectories (infra_error ones are not counted) are named on stderr "
                    "and not scored (paper: 20 per instance).")

@@ -4,7 +4,7 @@ definition of accuracy: ``eval``'s tables and reports and the README's ablation 
 Contract:
 
 * Accuracy of a task is the mean over its trajectories of ``correct`` (pass@1 with one sample per instance).
-  Source, split and overall accuracies average the **task** accuracies (PAPER.md "Headline results":
+  Source, split and overall accuracies average the **task** accuracies (docs/paper.md "Headline results":
   averages over tasks), so a task with many instances does not dominate. ``overall_accuracy`` is the
   overall number.
 * 95% intervals: Wilson score interval for a task; for an average over K tasks, a normal interval with

@@ -75,7 +75,7 @@ class RolloutOptions:
     field shapes the trajectories."""
 
     style: str = "agent"
-    temperature: float = 1.0  # PAPER.md "GRPO": 1.0 in training, 0.6 at evaluation
+    temperature: float = 1.0  # docs/paper.md "GRPO": 1.0 in training, 0.6 at evaluation
     top_p: float = 1.0
     samples: int = 1
     seed: int = 0

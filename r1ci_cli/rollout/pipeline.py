@@ -3,7 +3,7 @@
 * ``--shard i/n`` keeps the tasks at input positions ``p`` with ``p % n == i`` (0-based ``i``): balanced,
   and the same split on every node given the same input (SLURM array jobs use ``$SLURM_ARRAY_TASK_ID``).
 * ``keep_filter`` applies ``--keep correct`` (drops wrong and sandbox-failed trajectories) and
-  ``--max-per-task N`` (the first N kept trajectories of each task family, in output order; PAPER.md "SFT":
+  ``--max-per-task N`` (the first N kept trajectories of each task family, in output order; docs/paper.md "SFT":
   at most 70 per task), streaming. A family is the trajectory's ``task`` field (``records.task_family``),
   the same count ``sft --max-per-task`` makes.
 * ``output_order`` sorts finished trajectories by their task's input position, then sample, so a resumed or

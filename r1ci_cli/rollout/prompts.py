@@ -1,4 +1,4 @@
-"""The system prompt of each rollout style (PAPER.md "Interaction format"): the paper's, a short set for tiny
+"""The system prompt of each rollout style (docs/paper.md "Interaction format"): the paper's, a short set for tiny
 models, or a JSON file. ``load_prompts(spec)`` is what ``--prompts`` selects."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reward of a finished trajectory (PAPER.md "GRPO"), each term a flag.
+"""The reward of a finished trajectory (docs/paper.md "GRPO"), each term a flag.
 
 +``correct_reward`` when the task's verifier accepts the answer; +``format_reward`` when every turn is well
 formed (each model turn ends in a complete code block, the last one gives the answer), else
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RewardOptions:
-    """PAPER.md "GRPO": +1 correct; ±0.1 format; −0.1 beyond 6 turns. Set a term to 0 to switch it off."""
+    """docs/paper.md "GRPO": +1 correct; ±0.1 format; −0.1 beyond 6 turns. Set a term to 0 to switch it off."""
 
     correct_reward: float = 1.0
     format_reward: float = 0.1

@@ -1,4 +1,4 @@
-"""The four rollout styles used for potential scoring (PAPER.md "Multi-stage curriculum").
+"""The four rollout styles used for potential scoring (docs/paper.md "Multi-stage curriculum").
 
 * ``agent``: the multi-turn format (code blocks run, results come back, the model answers with <<<…>>>).
 * ``text``: no code; fences are plain text and do not end a turn; only an answer (or a limit) ends it.

@@ -17,7 +17,7 @@ AUTO_ORDER = ("zygote", "bwrap", "firejail")
 class SandboxOptions:
     """How untrusted code runs.
 
-    ``timeout_s`` is the wall-clock limit per request (PAPER.md "Sandbox": 60 s per execution); the CPU-time
+    ``timeout_s`` is the wall-clock limit per request (docs/paper.md "Sandbox": 60 s per execution); the CPU-time
     rlimit is set one second above it as a backstop. ``memory_mb`` bounds the real memory of everything a
     request starts (memory cgroup; ``RLIMIT_AS`` where no cgroup is writable). ``max_output_bytes`` caps
     stdout and stderr each; past it the request is killed and reported as ``output_limit``. ``preload`` names

@@ -15,7 +15,7 @@ keeps raising (``MAX_GENERATOR_ERRORS`` times for one instance) has its task ski
 
 ``exclude`` (``--exclude FILE``) leaves out every instance whose question appears in one of the given Task
 files, and repeats of a question already written: the RL questions of a run are a second draw of the train
-pool minus every SFT question (PAPER.md keeps the two sets apart). Order is kept, so the output stays
+pool minus every SFT question (docs/paper.md keeps the two sets apart). Order is kept, so the output stays
 deterministic; a selection that leaves nothing is an error.
 """
 

@@ -7,7 +7,7 @@ The generators and scorers are Reasoning-Gym's own; this module only adapts them
   ``size=1`` (the per-instance seed therefore comes from the caller's (seed, task, index) coordinates, not
   from loop order), takes entry 0 and stores it in ``check`` in the faithful JSON form of rgym_codec.
 * ``verify(instance, answer)`` rebuilds the entry and calls the dataset's ``score_answer``; an answer is
-  correct only at score 1.0 (PAPER.md "Tasks"). It never raises: a scorer exception is logged and counts
+  correct only at score 1.0 (docs/paper.md "Tasks"). It never raises: a scorer exception is logged and counts
   as wrong. It is not protected against a scorer that *hangs* on some answer (none did in the survey).
 * ``reference_program`` prints the stored answer (``reference_kind="stored"``): the generator is not ours.
 * ``perturb`` makes wrong answers by generic edits and keeps only those the scorer really rejects.

@@ -1,4 +1,4 @@
-"""The fixed 107/37 train/test split of the 144 tasks (PAPER.md "Tasks"), stored in ``split.json``.
+"""The fixed 107/37 train/test split of the 144 tasks (docs/paper.md "Tasks"), stored in ``split.json``.
 
 The paper's exact list is not public, so the split is ours: stratified by source (SymBench 24/9 — its nine
 "unseen" tasks are the test ones —, BBH 20/7, Reasoning-Gym 63/21), drawn once with ``SPLIT_SEED`` by

@@ -1,9 +1,9 @@
-"""The GRPO objective: group-normalised advantages, the PPO-clip surrogate and the k3 KL (PAPER.md "GRPO").
+"""The GRPO objective: group-normalised advantages, the PPO-clip surrogate and the k3 KL (docs/paper.md "GRPO").
 
 Pure functions over tensors, tested on hand-computed examples. Conventions:
 
 * ``mask`` (B, T) is 1 on model-written tokens only; prompt and execution-result tokens are 0 and get no
-  gradient (PAPER.md: tokens returned by code execution are masked out of the loss).
+  gradient (docs/paper.md: tokens returned by code execution are masked out of the loss).
 * Token-mean per sequence: each sequence's masked tokens are averaged, then sequences are averaged, so a
   long response does not outweigh a short one.
 * The KL to the frozen reference is the low-variance k3 estimator ``exp(r - p) - (r - p) - 1`` on the
@@ -35,8 +35,8 @@ import torch
 
 @dataclass(frozen=True)
 class GrpoLossConfig:
-    clip: float = 0.2  # PAPER.md "GRPO": clip 0.2
-    kl_coef: float = 0.001  # PAPER.md "GRPO": KL coefficient 0.001 (k3, as a loss term)
+    clip: float = 0.2  # docs/paper.md "GRPO": clip 0.2
+    kl_coef: float = 0.001  # docs/paper.md "GRPO": KL coefficient 0.001 (k3, as a loss term)
 
 
 def group_advantages(rewards: Sequence[float], group_ids: Sequence[str], eps: float = 1e-6) -> list[float]:

@@ -20,7 +20,7 @@ from r1ci_cli.train.report import ReportOptions
 
 @dataclass(frozen=True)
 class SftOptions:
-    """The sft command's options. Defaults are the paper's (PAPER.md "SFT": 3 epochs, batch 32, at most 70
+    """The sft command's options. Defaults are the paper's (docs/paper.md "SFT": 3 epochs, batch 32, at most 70
     per task, correct only) where it gives them; it gives no learning rate: 1e-5 (ours) is the usual full
     fine-tuning rate for 3B–14B Qwen2.5 models (a tiny random-init model wants ~1e-3)."""
 
@@ -43,17 +43,17 @@ class SftOptions:
 class RlOptions:
     """The rl-stage command's options: its own, the rollouts' (``rollout``: agent style, ``group_size`` samples
     per instance, seeds from (seed, stage, step); smaller token budgets than rollout's) and the optimizer's
-    (``engine``: PAPER.md "GRPO" lr 1e-6, constant after warmup since the paper gives no decay)."""
+    (``engine``: docs/paper.md "GRPO" lr 1e-6, constant after warmup since the paper gives no decay)."""
 
     stage: int
     model: str  # the stage's starting checkpoint
     checkpoint: CheckpointOptions
     ref_model: str | None = None  # the frozen KL reference; None: ``model``
-    batch_size: int = 128  # PAPER.md "GRPO": batch 128 prompts
-    group_size: int = 5  # PAPER.md "GRPO": group size 5
-    steps: int = 150  # PAPER.md "Multi-stage curriculum": 150 steps per stage
-    clip: float = 0.2  # PAPER.md "GRPO"
-    kl_coef: float = 0.001  # PAPER.md "GRPO": k3 estimator as a loss term
+    batch_size: int = 128  # docs/paper.md "GRPO": batch 128 prompts
+    group_size: int = 5  # docs/paper.md "GRPO": group size 5
+    steps: int = 150  # docs/paper.md "Multi-stage curriculum": 150 steps per stage
+    clip: float = 0.2  # docs/paper.md "GRPO"
+    kl_coef: float = 0.001  # docs/paper.md "GRPO": k3 estimator as a loss term
     update_epochs: int = 1
     filter_zero_variance: str = "off"  # off | drop | refill
     filter_on: str = "correct"  # correct: a group is zero-variance when its members' correctness is all equal; reward

@@ -1,4 +1,4 @@
-"""``rl-stage``: one stage of the improvement-potential curriculum, trained with GRPO (PAPER.md "GRPO").
+"""``rl-stage``: one stage of the improvement-potential curriculum, trained with GRPO (docs/paper.md "GRPO").
 
 Per step: (1) the sampler takes ``batch_size`` instances of the stage pool (groups 1..stage, cumulative;
 with ``regroup="online"`` the groups the earlier stages did not reach are first re-sorted by the running pass

@@ -3,7 +3,7 @@
 Contract:
 
 * The loss mask is 1 on tokens the model wrote (``model`` turns, and the closing eos after a finished
-  answer) and 0 on the prompt and on execution results (``exec`` turns): PAPER.md "GRPO" — tokens returned by
+  answer) and 0 on the prompt and on execution results (``exec`` turns): docs/paper.md "GRPO" — tokens returned by
   code execution get no gradient; the same rule is used for SFT.
 * Stored ids are used when the trajectory carries them *and* its ``tokenizer`` fingerprint equals
   ``tokenizer_fingerprint(tokenizer)`` of the tokenizer we train with: then the prompt is ``prompt_ids``

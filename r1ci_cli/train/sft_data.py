@@ -1,6 +1,6 @@
 """SFT data: which trajectories train, in which order, split into which micro-batches.
 
-* Selection (PAPER.md "SFT"): only correct trajectories by default, at most ``max_per_task`` (70) per task
+* Selection (docs/paper.md "SFT"): only correct trajectories by default, at most ``max_per_task`` (70) per task
   family (``records.task_family``: the ``task`` field, else ``task_id``), as ``rollout --max-per-task``
   counts. Which ones survive the cap is decided by
   ``derive_seed(seed, trajectory id)``, so it does not depend on input order.
