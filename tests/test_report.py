@@ -20,7 +20,7 @@ from r1ci_cli.train.engine import EngineOptions
 from r1ci_cli.train.options import SftOptions
 from r1ci_cli.train.report import ReportOptions
 from r1ci_cli.train.run import open_run
-from report_readers import tensorboard_scalars, wandb_history, wandb_offline_run
+from report_readers import tensorboard_scalars, wandb_history, wandb_offline_run, wandb_records
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -178,3 +178,36 @@ def test_report_options_are_runtime_and_do_not_change_the_run_key() -> None:
     plain = SftOptions(model="m", checkpoint=checkpoint)
     reported = SftOptions(model="m", checkpoint=checkpoint, report=ReportOptions(report_to="tensorboard,wandb"))
     assert fingerprint(plain) == fingerprint(reported)
+
+
+def test_wandb_names_come_from_flags_then_environment_and_a_resume_continues_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--wandb-project beats $WANDB_PROJECT, $WANDB_NAME names the run when --run-name is not given, and a resumed
+    run logs under the id kept in OUT/wandb-run-id (an offline run of each process, the same id)."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    monkeypatch.setenv("WANDB_NAME", "named-by-env")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    out = tmp_path / "run"
+    for resume in (False, True):
+        options = CheckpointOptions(str(out), resume=resume)
+        run = open_run(options, key="k")
+        run.start({}, SftOptions(model="m", checkpoint=options,
+                                 report=ReportOptions(report_to="wandb", wandb_project="from-flag")), {})
+        with run:
+            run.append({"step": 1 + resume, "loss": 0.5})
+    run_id = (out / "wandb-run-id").read_text().strip()
+    datastores = sorted((out / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert len(datastores) == 2  # both processes logged to the one run
+    [info] = [r.run for r in wandb_records(datastores[0]) if r.WhichOneof("record_type") == "run"]
+    assert info.project == "from-flag" and info.display_name == "named-by-env" and info.run_id == run_id
+    assert sorted(wandb_history(wandb_records(datastores[1]))) == [2]
+
+
+def test_report_to_can_come_from_the_environment(tmp_path: Path) -> None:
+    """Like every flag, --report-to reads R1CI_<COMMAND>_REPORT_TO (shown by a refused value)."""
+    result = CliRunner().invoke(cli, ["rl-stage", "-", "--stage", "1", "--model", "m", "-o", str(tmp_path / "o")],
+                                env={"R1CI_RL_STAGE_REPORT_TO": "mlflow"}, input="", auto_envvar_prefix="R1CI")
+    assert result.exit_code == 2 and "--report-to mlflow: unknown destination 'mlflow'" in result.stderr
