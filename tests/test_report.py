@@ -5,7 +5,6 @@ protobuf schema), whatever its keys; a resumed run shows each step once; a missi
 from __future__ import annotations
 
 import json
-import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from r1ci_cli.train.engine import EngineOptions
 from r1ci_cli.train.options import SftOptions
 from r1ci_cli.train.report import ReportOptions
 from r1ci_cli.train.run import open_run
+from report_readers import tensorboard_scalars, wandb_history, wandb_offline_run, wandb_records
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,12 +42,7 @@ def _rows(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def _scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
-    accumulator.Reload()
-    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+_scalars = tensorboard_scalars
 
 
 # ------------------------------------------------------------------------------------------------ units
@@ -133,32 +128,6 @@ def test_a_resumed_run_shows_each_step_once_in_tensorboard(tmp_path: Path, input
 
 # ------------------------------------------------------------------------------------------------ W&B
 
-def _wandb_records(path: Path) -> list[Any]:
-    """The records of a ``.wandb`` file: a 7-byte header, then LevelDB-log framing (32 KiB blocks; each chunk
-    a 4-byte checksum, 2-byte length and 1-byte type: full, first, middle, last) around wandb's protobuf
-    ``Record`` messages (decoded with wandb's own schema)."""
-    from wandb.proto import wandb_internal_pb2
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B", "not a W&B datastore file"
-    block, records, pending, position = 32768, [], b"", 7
-    while position + 7 <= len(data):
-        left = block - position % block
-        if left < 7:
-            position += left
-            continue
-        _checksum, length, kind = struct.unpack("<IHB", data[position:position + 7])
-        chunk = data[position + 7:position + 7 + length]
-        position += 7 + length
-        pending = chunk if kind in (1, 2) else pending + chunk
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
-            records.append(record)
-            pending = b""
-    return records
-
-
 def test_sft_writes_its_history_to_an_offline_wandb_run(tmp_path: Path, inputs: dict[str, str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -169,14 +138,8 @@ def test_sft_writes_its_history_to_an_offline_wandb_run(tmp_path: Path, inputs: 
     out = tmp_path / "sft"
     sft([inputs["teacher"]], _sft_options(inputs, out, ReportOptions(report_to="wandb", run_name="tour")))
     run_id = (out / "wandb-run-id").read_text().strip()
-    [datastore] = list((out / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
-    records = _wandb_records(datastore)
-    history: dict[int, dict[str, Any]] = {}
-    for record in records:
-        if record.WhichOneof("record_type") == "history":
-            items = {(item.key or "/".join(item.nested_key)): json.loads(item.value_json)
-                     for item in record.history.item}
-            history.setdefault(int(items["_step"]), {}).update(items)
+    records = wandb_offline_run(out)
+    history = wandb_history(records)
     rows = _rows(out)
     assert sorted(history) == [row["step"] for row in rows]
     for row in rows:
@@ -215,3 +178,36 @@ def test_report_options_are_runtime_and_do_not_change_the_run_key() -> None:
     plain = SftOptions(model="m", checkpoint=checkpoint)
     reported = SftOptions(model="m", checkpoint=checkpoint, report=ReportOptions(report_to="tensorboard,wandb"))
     assert fingerprint(plain) == fingerprint(reported)
+
+
+def test_wandb_names_come_from_flags_then_environment_and_a_resume_continues_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--wandb-project beats $WANDB_PROJECT, $WANDB_NAME names the run when --run-name is not given, and a resumed
+    run logs under the id kept in OUT/wandb-run-id (an offline run of each process, the same id)."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    monkeypatch.setenv("WANDB_NAME", "named-by-env")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    out = tmp_path / "run"
+    for resume in (False, True):
+        options = CheckpointOptions(str(out), resume=resume)
+        run = open_run(options, key="k")
+        run.start({}, SftOptions(model="m", checkpoint=options,
+                                 report=ReportOptions(report_to="wandb", wandb_project="from-flag")), {})
+        with run:
+            run.append({"step": 1 + resume, "loss": 0.5})
+    run_id = (out / "wandb-run-id").read_text().strip()
+    datastores = sorted((out / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert len(datastores) == 2  # both processes logged to the one run
+    [info] = [r.run for r in wandb_records(datastores[0]) if r.WhichOneof("record_type") == "run"]
+    assert info.project == "from-flag" and info.display_name == "named-by-env" and info.run_id == run_id
+    assert sorted(wandb_history(wandb_records(datastores[1]))) == [2]
+
+
+def test_report_to_can_come_from_the_environment(tmp_path: Path) -> None:
+    """Like every flag, --report-to reads R1CI_<COMMAND>_REPORT_TO (shown by a refused value)."""
+    result = CliRunner().invoke(cli, ["rl-stage", "-", "--stage", "1", "--model", "m", "-o", str(tmp_path / "o")],
+                                env={"R1CI_RL_STAGE_REPORT_TO": "mlflow"}, input="", auto_envvar_prefix="R1CI")
+    assert result.exit_code == 2 and "--report-to mlflow: unknown destination 'mlflow'" in result.stderr

@@ -27,6 +27,7 @@ from r1ci_cli.train.evaluation import EvalOptions
 from r1ci_cli.train.options import RlOptions, SftOptions
 from r1ci_cli.train.report import ReportOptions
 from process_helpers import kill_when_exists
+from report_readers import tensorboard_events, tensorboard_scalars, wandb_history, wandb_offline_run
 from training_inputs import invoke, staged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -131,35 +132,59 @@ def _rl_options(inputs: dict[str, str], out: Path, eval_options: EvalOptions | N
                      eval=eval_options or EvalOptions(), report=report or ReportOptions())
 
 
-def test_rl_stage_evaluations_and_sample_tables_change_no_weight(tmp_path: Path, inputs: dict[str, str],
-                                                                 sandbox_pool) -> None:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from r1ci_cli.streams import read_all as read_tasks
+def test_rl_stage_evaluations_and_reports_change_no_weight_and_every_number_arrives(
+        tmp_path: Path, inputs: dict[str, str], sandbox_pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One rl-stage run with evaluations, TensorBoard and an offline W&B run: the weights and rows of a run
+    without them; every number of every row (entropy, clip fraction, code calls, the generate/sandbox/train time
+    split, finish/sandbox/group shares, tokens/s, eval …) at its step in both; sample tables as asked."""
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
     from r1ci_cli.records import Task
+    from r1ci_cli.streams import read_all as read_tasks
+    from r1ci_cli.train.report import flatten
     from r1ci_cli.train.rl import rl_stage
 
     pool = read_tasks(inputs["staged"], Task)
     rl_stage(pool, _rl_options(inputs, tmp_path / "plain"), sandbox_pool)
-    rl_stage(pool, _rl_options(inputs, tmp_path / "evaluated", _heldout_eval(inputs, every=2, seed=3),
-                               ReportOptions(report_to="tensorboard", samples_every=2, samples=3)), sandbox_pool)
+    evaluated = tmp_path / "evaluated"
+    rl_stage(pool, _rl_options(inputs, evaluated, _heldout_eval(inputs, every=2, seed=3),
+                               ReportOptions(report_to="tensorboard,wandb", samples_every=2, samples=3)), sandbox_pool)
     assert not _same_weights(tmp_path / "plain", Path(inputs["model"])), "the KL term must move the weights"
-    assert _same_weights(tmp_path / "plain", tmp_path / "evaluated")
-    assert _training_rows(tmp_path / "plain") == _training_rows(tmp_path / "evaluated")
-    rows = _rows(tmp_path / "evaluated")
+    assert _same_weights(tmp_path / "plain", evaluated)
+    assert _training_rows(tmp_path / "plain") == _training_rows(evaluated)
+    rows = _rows(evaluated)
     assert [row["step"] for row in rows if "eval" in row] == [2, 3]  # every 2 steps and the last
-    first = read_all(str(evaluation.eval_path(tmp_path / "evaluated", 2)), Trajectory)
+    first = read_all(str(evaluation.eval_path(evaluated, 2)), Trajectory)
     assert {t.extra["rollout_seed"] for t in first} == {3} and {t.temperature for t in first} == {0.6}
     assert set(rows[0]["finish"]) >= {"answer", "max_calls", "max_tokens", "error"} and rows[0]["group"] == {"1": 1.0}
 
-    accumulator = EventAccumulator(str(tmp_path / "evaluated" / "tb"), size_guidance={"tensors": 0, "scalars": 0})
-    accumulator.Reload()
-    assert [e.step for e in accumulator.Scalars("eval/accuracy")] == [2, 3]
-    assert [e.step for e in accumulator.Scalars("train/kl")] == [1, 2, 3]
+    wanted = {step: flatten(row) for step, row in ((row["step"], row) for row in rows)}
+    tags = set().union(*wanted.values())
+    assert {"train/entropy", "train/clip_fraction", "train/kl", "train/loss", "train/reward_mean", "train/accuracy",
+            "train/mean_code_calls", "train/generate_s", "train/sandbox_s", "train/train_s", "train/stage",
+            "train/tokens_per_s", "finish/answer", "sandbox/ok", "group/1", "eval/accuracy"} <= tags
+    scalars = tensorboard_scalars(evaluated / "tb")
+    assert set(scalars) == tags
+    for tag, events in scalars.items():
+        assert events == [(step, pytest.approx(want[tag], rel=1e-6, abs=1e-9))
+                          for step, want in wanted.items() if tag in want], tag
+    history = wandb_history(wandb_offline_run(evaluated))
+    assert sorted(history) == [1, 2, 3]
+    for step, want in wanted.items():
+        assert {tag: history[step][tag] for tag in want} == pytest.approx(want, rel=1e-12), step
+
+    accumulator = tensorboard_events(evaluated / "tb")
     assert [e.step for e in accumulator.Tensors("samples/text_summary")] == [2]  # samples_every=2
     assert [e.step for e in accumulator.Tensors("eval/samples/text_summary")] == [2, 3]
     table = accumulator.Tensors("eval/samples/text_summary")[0].tensor_proto.string_val[0].decode()
     assert table.startswith("| id | task | question |") and len(table.splitlines()) == 2 + 3  # header, rule, rows
+    assert [s for s in history if history[s].get("samples/_type") == "table-file"] == [2]  # a wandb.Table
+    assert [s for s in history if history[s].get("eval/samples/_type") == "table-file"] == [2, 3]
+    [files] = list((evaluated / "wandb").glob("offline-run-*/files"))
+    logged = json.loads((files / history[2]["samples/path"]).read_text())
+    assert logged["columns"][:3] == ["id", "task", "question"] and len(logged["data"]) == 3
 
 
 def test_eval_every_needs_eval_tasks_and_the_file_must_exist(tmp_path: Path) -> None:

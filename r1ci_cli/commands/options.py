@@ -301,7 +301,7 @@ REPORT = Bundle("r1ci_cli.train.report:ReportOptions", "report", [
     Flag("--report-to", metavar="none|tensorboard|wandb",
          help="Also send every metrics row to TensorBoard and/or Weights & Biases (comma-separated; extras "
               "r1ci[tensorboard], r1ci[wandb]; wandb's variables such as WANDB_MODE=offline apply)."),
-    Flag("--run-name", help="The run's name in W&B (default: the -o directory's name)."),
+    Flag("--run-name", help="The run's name in W&B (default: $WANDB_NAME, else the -o directory's name)."),
     Flag("--tensorboard-dir", type=click.Path(file_okay=False),
          help="TensorBoard event directory (default: OUT/tb); `tensorboard --logdir` its parent to compare runs."),
     Flag("--wandb-project", help="W&B project (default: $WANDB_PROJECT, else r1ci)."),
@@ -327,7 +327,8 @@ TRAIN_EVAL = Bundle("r1ci_cli.train.evaluation:EvalOptions", "eval", [
     Flag("--eval-prompts", field="prompts", metavar="SET|FILE.json",
          help="System prompts of the evaluation (default: rl-stage's --prompts; paper in sft): those the "
               "model is trained with."),
-    Flag("--eval-batch-size", field="batch_size", type=click.IntRange(min=1), help="Evaluation trajectories in flight."),
+    Flag("--eval-batch-size", field="batch_size", type=click.IntRange(min=1),
+         help="Evaluation trajectories in flight."),
 ], check=lambda evaluation: evaluation.check())
 
 SFT = Bundle("r1ci_cli.train.options:SftOptions", "options", [

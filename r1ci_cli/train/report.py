@@ -8,9 +8,10 @@ Contract:
 * ``open_reporter(options, out, config, first_step, resume)`` (``train/run.py``'s ``Run.start``, rank 0) opens
   each destination through its own library: ``torch.utils.tensorboard.SummaryWriter`` writing under
   ``tensorboard_dir`` (default ``OUT/tb``), and ``wandb.init`` (project ``wandb_project``, else
-  ``$WANDB_PROJECT``, else ``r1ci``; run name ``run_name``, else the run directory's name; the options as its
-  config; wandb's own variables such as ``WANDB_MODE=offline``, ``WANDB_DIR``, ``WANDB_ENTITY`` apply). A missing
-  package is a ``MissingDependency`` naming the extra (``pip install 'r1ci[tensorboard]'``).
+  ``$WANDB_PROJECT``, else ``r1ci``; run name ``run_name``, else ``$WANDB_NAME``, else the run directory's
+  name; the options as its config; wandb's own variables such as ``WANDB_MODE=offline``, ``WANDB_DIR``,
+  ``WANDB_ENTITY`` apply). A missing package is a ``MissingDependency`` naming the extra
+  (``pip install 'r1ci[tensorboard]'``).
 * ``Reporter.log(row)`` sends every number of a metrics row at step ``row["step"]``, whatever its keys: a
   top-level number ``k`` as ``train/k``, a nested mapping ``m`` as ``m/<key>`` (``eval/accuracy``,
   ``finish/answer``), recursively; booleans count as 0/1; strings and ``None`` are not numbers and are skipped.
@@ -50,7 +51,7 @@ class ReportOptions:
     """The reporting options of sft and rl-stage (all runtime)."""
 
     report_to: str = field(default="none", metadata=RUNTIME)  # none | comma-separated tensorboard, wandb
-    run_name: str | None = field(default=None, metadata=RUNTIME)  # None: the run directory's name
+    run_name: str | None = field(default=None, metadata=RUNTIME)  # None: $WANDB_NAME, else OUT's name
     tensorboard_dir: str | None = field(default=None, metadata=RUNTIME)  # None: OUT/tb
     wandb_project: str | None = field(default=None, metadata=RUNTIME)  # None: $WANDB_PROJECT, else r1ci
     samples_every: int = field(default=10, metadata=RUNTIME)  # rl-stage: a table of the step's rollouts; 0: never
