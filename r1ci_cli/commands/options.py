@@ -318,7 +318,7 @@ TRAIN_EVAL = Bundle("r1ci_cli.train.evaluation:EvalOptions", "eval", [
     Flag("--eval-every", field="every", type=click.IntRange(min=1),
          help="Steps between evaluations (and the last step) [default: every checkpoint, --save-every]."),
     Flag("--eval-temperature", field="temperature", type=click.FloatRange(min=0),
-         help="Sampling temperature of the evaluation (PAPER.md: pass@1 at 0.6)."),
+         help="Sampling temperature of the evaluation (docs/paper.md: pass@1 at 0.6)."),
     Flag("--eval-seed", field="seed", type=int, help="The evaluation's own seed (the same at every evaluation)."),
     Flag("--eval-max-new-tokens", field="max_new_tokens", type=click.IntRange(min=1),
          help="Per-turn token budget of the evaluation (default: rl-stage's --max-new-tokens; 2048 in sft)."),

@@ -8,7 +8,7 @@ Contract:
 * ``Evaluator(options, base, save_every, world_size)`` reads the task file at once, before any model is loaded
   (a bad file stops the run before it trains). ``base`` is the rollout options the evaluation starts from
   (rl-stage: its training rollouts'; sft: rollout's defaults); the evaluation rolls out the agent style, one
-  sample per instance, at ``temperature`` (0.6, PAPER.md "Headline results", as ``eval run``) with its own
+  sample per instance, at ``temperature`` (0.6, docs/paper.md "Headline results", as ``eval run``) with its own
   ``seed`` (the same at every step: only the policy differs between two evaluations), and the token budgets and
   prompt set of ``options`` where given.
 * ``start(run, generator, sandbox, model, total_steps)`` binds it to the run; ``after_step(step)`` evaluates when
@@ -51,7 +51,7 @@ class EvalOptions:
 
     tasks: str | None = field(default=None, metadata=RUNTIME)  # held-out Task file; None: no evaluation
     every: int | None = field(default=None, metadata=RUNTIME)  # optimizer steps between evaluations; None: checkpoints
-    temperature: float = field(default=0.6, metadata=RUNTIME)  # PAPER.md "Headline results": pass@1 at T = 0.6
+    temperature: float = field(default=0.6, metadata=RUNTIME)  # docs/paper.md "Headline results": pass@1 at T = 0.6
     seed: int = field(default=0, metadata=RUNTIME)
     max_new_tokens: int | None = field(default=None, metadata=RUNTIME)  # None: the base rollout options'
     max_total_tokens: int | None = field(default=None, metadata=RUNTIME)
