@@ -199,11 +199,18 @@ def test_wandb_names_come_from_flags_then_environment_and_a_resume_continues_the
         with run:
             run.append({"step": 1 + resume, "loss": 0.5})
     run_id = (out / "wandb-run-id").read_text().strip()
-    datastores = sorted((out / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    # one directory per process (wandb adds "-1" to the second when both start within a second)
+    datastores = sorted((out / "wandb").glob(f"offline-run-*-{run_id}*/run-{run_id}.wandb"), key=len_then_name)
     assert len(datastores) == 2  # both processes logged to the one run
     [info] = [r.run for r in wandb_records(datastores[0]) if r.WhichOneof("record_type") == "run"]
     assert info.project == "from-flag" and info.display_name == "named-by-env" and info.run_id == run_id
     assert sorted(wandb_history(wandb_records(datastores[1]))) == [2]
+
+
+def len_then_name(path: Path) -> tuple[str, int, str]:
+    """Offline run directories in the order they were made: time stamp, then wandb's "-1", "-2" … suffix."""
+    stamp = path.parent.name.split("-")[2]
+    return stamp, len(path.parent.name), path.parent.name
 
 
 def test_report_to_can_come_from_the_environment(tmp_path: Path) -> None:
