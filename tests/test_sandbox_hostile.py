@@ -510,10 +510,10 @@ def test_no_zombies_after_many_requests(any_pool):
 
 @pytest.mark.slow
 def test_no_zombies_after_a_long_run(pool):
-    """1,000 requests with R1CI_SANDBOX_SOAK=full, 60 by default."""
+    """1,000 requests with R1CI_SANDBOX_SOAK=full, 40 by default."""
     codes = ["print(1)", "import os\nos.fork()\nprint(2)", "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
              "    time.sleep(30)\nprint(3)", "raise ValueError"]
-    calls = soak(1000, 60)
+    calls = soak(1000, 40)
     futures = [pool.submit(codes[i % len(codes)], timeout_s=10.0) for i in range(calls)]
     statuses = [f.result().status for f in futures]
     assert statuses.count("ok") == calls * 3 // 4 and statuses.count("error") == calls // 4

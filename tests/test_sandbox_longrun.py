@@ -79,7 +79,7 @@ def test_no_descriptor_leaks_under_ulimit_256(mode):
 @pytest.mark.slow
 def test_a_long_run_under_ulimit_256_keeps_descriptors_flat():
     with _open_pool_with_fd_limit(256, "auto", workers=2) as pool:
-        _run_and_check_fds(pool, soak(5000, 250))
+        _run_and_check_fds(pool, soak(5000, 150))
 
 
 # --- zombies: bwrap under a PID 1 that never reaps --------------------------------------------------------------
@@ -121,7 +121,7 @@ def test_bwrap_leaves_no_zombies_under_a_non_reaping_pid1():
 
 @pytest.mark.slow
 def test_bwrap_long_run_under_a_non_reaping_pid1():
-    _run_under_a_non_reaping_pid1(workers=2, per_worker=soak(500, 100))
+    _run_under_a_non_reaping_pid1(workers=2, per_worker=soak(500, 75))
 
 
 # --- a worker that keeps failing is retired ---------------------------------------------------------------------
@@ -224,7 +224,7 @@ def _assert_flat(before: dict, after: dict) -> None:
 
 @pytest.mark.slow
 def test_a_long_run_leaves_the_workers_flat():
-    calls = soak(10_000, 1_000)
+    calls = soak(10_000, 600)
     with open_pool_or_skip("auto", workers=2) as pool:
         for _ in range(20):
             pool.run("print(0)")
@@ -263,7 +263,7 @@ def test_a_mixed_run_leaves_the_workers_flat():
         before = _snapshot(pool)
         # One second each, but a memory bomb must reach the memory limit before its timeout even on a busy host.
         requests = [ExecRequest(id=kind, code=_MIXED[kind], timeout_s=20.0 if kind == "memory_bomb" else 1.0)
-                    for kind in (kinds[i % len(kinds)] for i in range(soak(1000, 70)))]
+                    for kind in (kinds[i % len(kinds)] for i in range(soak(1000, 49)))]
         wrong = [(r.id, r.status) for r in pool.map(requests) if r.status != _EXPECTED[r.id]]
         assert wrong == [], collections.Counter(wrong)
         _assert_flat(before, _settled(lambda: _snapshot(pool), lambda after: _flat(before, after) == []))
