@@ -180,7 +180,8 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(learner, tmp_path):
     proc = subprocess.Popen(_learner_cmd(model, cut, tasks), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 900
-    while not (cut / "checkpoints" / "step-000001").exists() and proc.poll() is None and time.monotonic() < deadline:
+    latest = cut / "checkpoints" / "latest"  # written after the checkpoint's rename: the checkpoint is complete
+    while not latest.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
