@@ -182,8 +182,8 @@ $(R)/m0/config.json: | install
 	$(R1CI) init-model $(Q) --preset $(MODEL) --seed $(SEED) -o $(R)/m0
 
 $(R)/teacher.jsonl.zst: $(R)/tasks-sft.jsonl.zst
-	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(if $(filter-out 0,$(TEXT_SHARE)),--text-share $(TEXT_SHARE)) \
-	  $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume -o $@
+	$(R1CI) rollout $(Q) $< $(TEACHER_FLAGS) $(DEVICE) --keep correct --prompts $(PROMPTS) --seed $(SEED) --resume \
+	  $(if $(filter-out 0,$(TEXT_SHARE)),--text-share $(TEXT_SHARE)) -o $@
 
 $(R)/sft/model.safetensors: $(R)/teacher.jsonl.zst $(M0_DEP) $(EVAL_DEP)
 	$(TRAIN) sft $(Q) $< --model $(M0) -o $(R)/sft $(SFT_ARGS) $(DEVICE) --seed $(SEED) --resume \

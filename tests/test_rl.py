@@ -435,7 +435,7 @@ def test_a_failed_start_names_the_culprit_and_leaves_no_output_directory(micro_d
     args = [str(staged), "--stage", "2", "--model", micro_dir, "-o", str(out), "--device", "cpu", "--steps", "1"]
     if case == "ref-model":
         args += ["--ref-model", str(tmp_path / "nowhere")]
-        expected = f"--ref-model {tmp_path / 'nowhere'}: not a loadable model directory"
+        expected = f"--ref-model {tmp_path / 'nowhere'}: no such directory"
     elif case == "no-group":
         lines = staged.read_bytes().splitlines(keepends=True)
         lines[2] = orjson.dumps({k: v for k, v in orjson.loads(lines[2]).items() if k != "group"}) + b"\n"

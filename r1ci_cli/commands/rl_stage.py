@@ -32,6 +32,8 @@ def rl_stage_cmd(src: str, options, sandbox, quiet: bool) -> None:
 
     check_output(options.checkpoint)
     resolve_model(options.model)
+    if options.ref_model is not None:
+        resolve_model(options.ref_model, "--ref-model")
     tasks = read_staged(src)
     flags = resolved_params(click.get_current_context())
     with contextlib.redirect_stdout(sys.stderr), open_sandbox(sandbox, options.rollout.timeout_s) as box:
