@@ -13,13 +13,14 @@ R1CI := $(BIN)/r1ci
 TORCH_PIN := torch==2.13.0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.torch_extensions
 
-.PHONY: install sandbox-tools test test-fast bench all pipeline ablation clean help data-bbh smollm2
+.PHONY: install sandbox-tools test test-fast test-long bench all pipeline ablation clean help data-bbh smollm2
 
 help:
 	@echo "make install     venv in $(VENV) with r1ci, torch (CPU), deepspeed, openai, tensorboard, wandb, gguf and test tools; firejail, bubblewrap, slurm if apt works"
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
 	@echo "make ablation    4-stage curriculum vs flat GRPO vs online regrouping, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
-	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones)"
+	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones, not the long ones)"
+	@echo "make test-long   the long end-to-end tests: every README example line, the five-minute tour as written"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
 	@echo "make data-bbh    build BBH-style files for the 7 knowledge-bound BBH tasks from bigbench 1.0.0 (PyPI)"
@@ -43,7 +44,10 @@ sandbox-tools:
 	else echo "note: $(SYSTEM_PACKAGES) not installed (needs apt as root); --isolation auto uses the zygote"; fi
 
 test: install
-	$(BIN)/pytest -m "not gpu" -p no:cacheprovider || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "not gpu and not long" -p no:cacheprovider || [ $$? -eq 5 ]
+
+test-long: install
+	$(BIN)/pytest -m "long and not gpu" -p no:cacheprovider || [ $$? -eq 5 ]
 
 test-fast: install
 	$(BIN)/pytest -p no:cacheprovider || [ $$? -eq 5 ]

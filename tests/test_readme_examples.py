@@ -118,6 +118,7 @@ def test_the_readme_has_examples_and_every_table_entry_matches_one():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_every_readme_example_line_runs(tmp_path: Path):
     env = {**os.environ, **ENV, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     ran, started = 0, time.monotonic()

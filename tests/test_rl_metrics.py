@@ -20,7 +20,8 @@ def test_shares_of_finish_reasons_sandbox_statuses_and_groups() -> None:
     trajectories = [_trajectory(0, "answer", ("ok", "error"), 1, 10), _trajectory(1, "answer", ("ok",), 1, 20),
                     _trajectory(2, "max_tokens", ("timeout", "ok"), 2, 30), _trajectory(3, "max_calls", (), 1, 40)]
     metrics = outcome_metrics(trajectories, generate_s=4.0, stage=3)
-    assert metrics["finish"] == {"answer": 0.5, "max_calls": 0.25, "max_tokens": 0.25, "error": 0.0}
+    assert metrics["finish"] == {"answer": 0.5, "stop": 0.0, "max_calls": 0.25, "max_tokens": 0.25, "context": 0.0,
+                                 "infra_error": 0.0, "error": 0.0}
     assert list(metrics["finish"]) == list(FINISH_REASONS) and list(metrics["sandbox"]) == list(EXEC_STATUSES)
     assert metrics["sandbox"]["ok"] == 0.6 and metrics["sandbox"]["error"] == 0.2 and metrics["sandbox"]["oom"] == 0.0
     assert metrics["group"] == {"1": 0.75, "2": 0.25, "3": 0.0}

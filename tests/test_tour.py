@@ -43,6 +43,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_the_readme_tour_runs_and_tensorboard_serves_its_curves(tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     if not (bindir / "r1ci").exists() or shutil.which("tensorboard", path=str(bindir)) is None:
