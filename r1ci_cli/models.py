@@ -218,13 +218,21 @@ def init_model(output_dir: str | Path, options: InitModelOptions = InitModelOpti
     vocab_size = -(-len(tokenizer) // 64) * 64
     model = build_model(preset, vocab_size, options.seed, special_ids)
     quiet_transformers()
+    save_model_dir(out, model, tokenizer, {"preset": options.preset, "seed": options.seed,
+                                           "tokenizer_size": len(tokenizer), "num_parameters": count_parameters(model)})
+    log.info("init-model: %s preset, %d parameters, vocabulary %d (%d trained) in %.1f s -> %s",
+             options.preset, count_parameters(model), vocab_size, len(tokenizer), time.monotonic() - started, out)
+    return out
+
+
+def save_model_dir(out: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
+    """Write ``model``, ``tokenizer`` and ``r1ci_model.json`` (``meta``) into a temporary sibling of ``out`` and
+    rename it into place: ``out`` (absent or an empty directory) holds a whole model or nothing."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "r1ci_model.json").write_text(json.dumps(
-            {"preset": options.preset, "seed": options.seed, "tokenizer_size": len(tokenizer),
-             "num_parameters": count_parameters(model)}, indent=2) + "\n")
+        (tmp / "r1ci_model.json").write_text(json.dumps(meta, indent=2) + "\n")
         for path in tmp.iterdir():  # save_pretrained leaves some files private (0600)
             os.chmod(path, 0o644)
         os.chmod(tmp, 0o755)
@@ -234,6 +242,3 @@ def init_model(output_dir: str | Path, options: InitModelOptions = InitModelOpti
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("init-model: %s preset, %d parameters, vocabulary %d (%d trained) in %.1f s -> %s",
-             options.preset, count_parameters(model), vocab_size, len(tokenizer), time.monotonic() - started, out)
-    return out

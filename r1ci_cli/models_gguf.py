@@ -26,11 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,29 +110,16 @@ def load_gguf(path: Path, progress: bool = True) -> tuple[Any, Any]:
 
 def convert_gguf(gguf_path: str | Path, output_dir: str | Path, progress: bool = True) -> Path:
     """Write the model directory (see the module docstring) atomically and return its path."""
-    from r1ci_cli.models import count_parameters
+    from r1ci_cli.models import count_parameters, save_model_dir
 
     src, out = Path(gguf_path), Path(output_dir)
     _check_input(src)
     _check_output(out)
     started = time.monotonic()
     model, tokenizer = load_gguf(src, progress)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "r1ci_model.json").write_text(json.dumps(
-            {"from_gguf": src.name, "sha256": _sha256(src), "architecture": model.config.model_type,
-             "tokenizer_size": len(tokenizer), "num_parameters": count_parameters(model)}, indent=2) + "\n")
-        for path in tmp.iterdir():  # save_pretrained leaves some files private (0600)
-            os.chmod(path, 0o644)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    save_model_dir(out, model, tokenizer, {
+        "from_gguf": src.name, "sha256": _sha256(src), "architecture": model.config.model_type,
+        "tokenizer_size": len(tokenizer), "num_parameters": count_parameters(model)})
     log.info("init-model: %s (%s, %d parameters, vocabulary %d) in %.1f s -> %s", src.name, model.config.model_type,
              count_parameters(model), len(tokenizer), time.monotonic() - started, out)
     return out
