@@ -20,7 +20,7 @@ help:
 	@echo "make all         the whole method on the built-in tiny model, on CPU (see README); RUN=name MODEL=… to change"
 	@echo "make ablation    4-stage curriculum vs flat GRPO vs online regrouping, 3 RL seeds from the tiny run's SFT model (table to runs/ablation.md)"
 	@echo "make test        the test suite, slow end-to-end tests included (not the GPU ones, not the long ones)"
-	@echo "make test-long   the long end-to-end tests: every README example line, the five-minute tour as written"
+	@echo "make test-long   the long end-to-end tests: every README example line, the tour as written, ZeRO-3 on 2 ranks"
 	@echo "make test-fast   the fast tests only"
 	@echo "make bench       the benchmarks under bench/ (results go to the README by hand)"
 	@echo "make data-bbh    build BBH-style files for the 7 knowledge-bound BBH tasks from bigbench 1.0.0 (PyPI)"

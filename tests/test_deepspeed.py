@@ -71,6 +71,7 @@ def test_two_ranks_zero2_match_single_process(tmp_path: Path, micro_model: str, 
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_two_ranks_zero3_resume_and_close_to_single_process(tmp_path: Path, micro_model: str, refs: str) -> None:
     out = tmp_path / "z3"
     args = [refs, "--model", micro_model, "-o", str(out), "--deepspeed", _config(tmp_path, 3), *TRAIN_FLAGS]
