@@ -167,6 +167,62 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path: Path, micro_model: st
     assert want.keys() == got.keys() and all((want[k] == got[k]).all() for k in want)
 
 
+def test_a_kill_between_the_checkpoint_rename_and_the_latest_pointer_loses_no_step(
+        tmp_path: Path, micro_model: str, refs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after step-000006 is renamed into place but before ``latest`` names it: resume starts at step 6
+    (the newest complete checkpoint), not at step 3, and ends where an uninterrupted run does."""
+    from r1ci_cli.train import checkpoint as checkpoint_module
+
+    full = tmp_path / "full"
+    sft([refs], _options(micro_model, full))
+    crashed = tmp_path / "crashed"
+    real_write = checkpoint_module.write_bytes_atomic
+
+    def dying_write(path: str, data: bytes) -> None:
+        if path.endswith("/latest") and data.strip() == b"step-000006":
+            raise KeyboardInterrupt
+        real_write(path, data)
+
+    monkeypatch.setattr(checkpoint_module, "write_bytes_atomic", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        sft([refs], _options(micro_model, crashed))
+    monkeypatch.setattr(checkpoint_module, "write_bytes_atomic", real_write)
+    assert (crashed / "checkpoints" / "latest").read_text().strip() == "step-000003"
+    assert checkpoint_module.latest_checkpoint(crashed).name == "step-000006"
+    steps = {"n": 0}
+    real_step = sft_module._train_step
+
+    def counting_step(*args: Any, **kw: Any):
+        steps["n"] += 1
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(sft_module, "_train_step", counting_step)
+    sft([refs], _options(micro_model, crashed, resume=True))
+    assert steps["n"] == len(_metrics(full)) - 6
+    assert _metrics(crashed) == _metrics(full)
+    want, got = _weights(full), _weights(crashed)
+    assert want.keys() == got.keys() and all((want[k] == got[k]).all() for k in want)
+
+
+def test_latest_checkpoint_is_the_newest_complete_one(tmp_path: Path) -> None:
+    from r1ci_cli.train.checkpoint import latest_checkpoint
+
+    root = tmp_path / "checkpoints"
+    assert latest_checkpoint(tmp_path) is None
+    for name in ("step-000002", "step-000004", ".tmp-step-000006", "step-000008"):
+        (root / name).mkdir(parents=True)
+    for name in ("step-000002", "step-000004", ".tmp-step-000006"):  # step-000008 lacks its trainer state
+        (root / name / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path).name == "step-000004"  # no pointer yet (killed before the first one)
+    (root / "latest").write_text("step-000002\n")
+    assert latest_checkpoint(tmp_path).name == "step-000004"  # the pointer is one save behind
+    (root / "latest").write_text("step-000004\n")
+    assert latest_checkpoint(tmp_path).name == "step-000004"
+    (root / "latest").write_text("step-000008\n")
+    with pytest.raises(R1ciError, match="not a complete checkpoint"):
+        latest_checkpoint(tmp_path)
+
+
 def test_resume_with_other_settings_is_refused_naming_the_setting(tmp_path: Path, micro_model: str,
                                                                    refs: str) -> None:
     sft([refs], _options(micro_model, tmp_path / "m1", max_steps=3))

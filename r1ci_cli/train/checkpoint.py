@@ -8,7 +8,8 @@ Layout under a run directory ``OUT``::
 Atomicity: every rank writes into ``OUT/checkpoints/.tmp-step-000040``; after a barrier rank 0 adds
 ``trainer_state.json``, renames the directory to its final name, then replaces ``latest`` (itself written to a
 temporary file and renamed). A run killed at any instant therefore leaves ``latest`` pointing at a complete
-checkpoint, or no ``latest`` at all; leftover ``.tmp-*`` directories are removed by the next save.
+checkpoint, or no ``latest`` at all; leftover ``.tmp-*`` directories are removed by the next save. Resume takes
+the newest complete ``step-*`` directory, so a kill between the rename and the pointer's update loses nothing.
 
 ``trainer_state.json`` holds the optimizer step, the data position (derived from the step: epoch order is a
 pure function of seed and epoch), the number of metrics rows written and a ``run_key``: a hash of everything
@@ -54,14 +55,27 @@ def checkpoint_name(step: int) -> str:
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run directory, or None."""
-    pointer = out_dir / CHECKPOINTS / LATEST
-    if not pointer.is_file():
-        return None
-    path = out_dir / CHECKPOINTS / pointer.read_text().strip()
-    if not (path / TRAINER_STATE).is_file():
-        raise R1ciError(f"{pointer}: points at {path.name}, which is not a complete checkpoint")
-    return path
+    """The newest complete checkpoint of a run directory, or None.
+
+    A ``step-*`` directory only ever appears by the rename of a complete temporary one, so every such directory
+    holding ``trainer_state.json`` is complete; the newest of them wins over ``latest``, which a kill between
+    the rename and the pointer's update leaves one checkpoint behind (or absent after the first save).
+    """
+    root = out_dir / CHECKPOINTS
+    pointer = root / LATEST
+    named = None
+    if pointer.is_file():
+        named = root / pointer.read_text().strip()
+        if not (named / TRAINER_STATE).is_file():
+            raise R1ciError(f"{pointer}: points at {named.name}, which is not a complete checkpoint")
+    complete = sorted(p for p in root.glob("step-*") if (p / TRAINER_STATE).is_file()) if root.is_dir() else []
+    newest = complete[-1] if complete else None
+    if named is not None and (newest is None or named.name >= newest.name):
+        return named
+    if newest is not None:
+        log.warning("%s: %s is newer than %s; resuming from it", root, newest.name,
+                    f"what {LATEST} names ({named.name})" if named is not None else f"any {LATEST} pointer")
+    return newest
 
 
 def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
