@@ -219,7 +219,7 @@ $(R)/eval-%.jsonl.zst: $(R)/tasks-eval.jsonl.zst $(R)/%/model.safetensors
 
 $(R)/report.md: $(EVALS)
 	$(R1CI) eval report $(Q) $^ --names $(subst $(eval) ,$(shell printf ,),base sft $(foreach s,$(STAGES),rl$(s))) \
-	  --stages $(subst $(eval) ,$(shell printf ,),base sft $(foreach s,$(STAGES),rl$(s))) --report $@
+	  --stages $(subst $(eval) ,$(shell printf ,),base sft $(foreach s,$(STAGES),rl$(s))) --baseline sft --report $@
 
 # Flat GRPO, the ablation's control: every group at once (--stage 4) for as many steps as the 4 stages together.
 $(R)/flat/model.safetensors: $(R)/staged.jsonl.zst $(R)/sft/model.safetensors

@@ -49,6 +49,19 @@ def test_report_compares_files_and_rejects_mismatched_names(test_tasks, tmp_path
     text = (tmp_path / "cmp.md").read_text()
     assert "| base | 0.0 [" in text and "| sft | 100.0 [" in text
     assert proc.stdout == b""  # --report without --summary writes no rows
+    # Paired on the same instances: sft wins every instance over base.
+    n = len(refs.read_bytes().splitlines())
+    assert f"| sft | base | {n} | {n} | 0 | +100.0 |" in text
+    third = subprocess.run(PY + ["eval", "report", str(wrong), str(refs), str(wrong), "--names", "base,sft,rl1",
+                                 "--baseline", "sft", "--report", str(tmp_path / "three.md")],
+                           capture_output=True, timeout=120)
+    assert third.returncode == 0, third.stderr.decode()
+    three = (tmp_path / "three.md").read_text()
+    assert f"| rl1 | sft | {n} | 0 | {n} | -100.0 |" in three and f"| base | sft | {n} | 0 | {n} |" in three
+    unknown = subprocess.run(PY + ["eval", "report", str(wrong), str(refs), "--names", "base,sft", "--baseline",
+                                   "rl9", "--report", str(tmp_path / "x.md")], capture_output=True, timeout=120)
+    assert unknown.returncode == 1 and b"--baseline rl9: not among the compared models" in unknown.stderr
+    assert not (tmp_path / "x.md").exists()
     bad = subprocess.run(PY + ["eval", "report", str(refs), "--names", "a,b"], capture_output=True, timeout=120)
     assert bad.returncode == 1 and b"2 names for 1 files" in bad.stderr and bad.stdout == b""
 

@@ -91,3 +91,32 @@ def test_report_and_plot(tmp_path):
     bars = [p for p in figure.axes[0].patches if isinstance(p, Rectangle)]
     assert len(bars) == 2 * 3  # two models x (SymBench, BBH, overall)
     assert len(figure.axes[1].lines) == 2  # all tasks, train tasks (base has no test-split rows)
+
+
+def test_sign_test_is_the_exact_two_sided_binomial():
+    assert evaluate.sign_test(7, 3) == pytest.approx(2 * (1 + 10 + 45 + 120) / 1024)  # 0.34375
+    assert evaluate.sign_test(3, 7) == evaluate.sign_test(7, 3)
+    assert evaluate.sign_test(24, 4) < 0.001
+    assert evaluate.sign_test(5, 5) == 1.0 and evaluate.sign_test(0, 0) == 1.0
+    assert evaluate.sign_test(6, 0) == pytest.approx(2 / 64)
+
+
+def test_paired_counts_instances_where_the_models_differ():
+    base = [_traj("navigate", "bbh", "train", i, i < 2) for i in range(6)]  # instances 0, 1 right
+    new = [_traj("navigate", "bbh", "train", i, i in (1, 2, 3, 4)) for i in range(6)]  # 0 lost; 2, 3, 4 won
+    new.append(_traj("navigate", "bbh", "train", 9, True))  # an instance the baseline never saw: left out
+    pair = evaluate.paired("rl1", evaluate.instance_scores(new), "sft", evaluate.instance_scores(base))
+    assert (pair.instances, pair.wins, pair.losses) == (6, 3, 1)
+    assert pair.delta == pytest.approx(2 / 6) and pair.p_value == pytest.approx(evaluate.sign_test(3, 1))
+    # Several samples per instance: its score is the share of correct samples.
+    two = [_traj("navigate", "bbh", "train", 0, c) for c in (True, False)]
+    assert evaluate.instance_scores(two) == {"navigate-0": 0.5}
+
+
+def test_report_shows_the_paired_table():
+    sft, rl = _data(), [_traj("navigate", "bbh", "train", i, True) for i in range(4)]
+    pairs = [evaluate.paired("rl1", evaluate.instance_scores(rl), "sft", evaluate.instance_scores(sft))]
+    text = render_report({"sft": evaluate.summarize(sft, "sft"), "rl1": evaluate.summarize(rl, "rl1")}, pairs=pairs)
+    assert "## Paired on the same instances" in text
+    assert "| rl1 | sft | 4 | 1 | 0 | +25.0 | 1.000 |" in text
+    assert "Paired" not in render_report({"sft": evaluate.summarize(sft, "sft")})

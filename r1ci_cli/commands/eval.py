@@ -29,6 +29,9 @@ _report_options = [
                  help="Markdown report; a PNG plot with the same name (.png) is written beside it."),
     click.option("--stages", default=None, callback=_names,
                  help="Names in curriculum order (e.g. base,sft,rl1,rl2): adds accuracy over stages to the plot."),
+    click.option("--baseline", default=None, metavar="NAME",
+                 help="The report pairs each model with the one before it on the same instances (wins, losses, "
+                      "sign test); with NAME (e.g. sft) also every other model with NAME."),
 ]
 
 
@@ -64,7 +67,8 @@ def eval_cmd() -> None:
 @threads_option
 @common_options
 def run_cmd(src: str, output: str, models: tuple[str, ...], backend, generation, sandbox, resume: bool,
-            names: tuple[str, ...], summary: bool, report: str | None, stages: tuple[str, ...], quiet: bool) -> None:
+            names: tuple[str, ...], summary: bool, report: str | None, stages: tuple[str, ...],
+            baseline: str | None, quiet: bool) -> None:
     """Roll out tasks with one or more models and summarise (trajectories to -o, rows with --summary).
 
     Example:  r1ci eval test.jsonl.zst --model ckpt/sft --report report.md -o sft.jsonl.zst
@@ -80,7 +84,7 @@ def run_cmd(src: str, output: str, models: tuple[str, ...], backend, generation,
                                f"name like {output}")
     run_eval(EvalJob(src=src, output=output, models=models, names=names, backend=backend, rollout=generation,
                      sandbox=sandbox, resume=resume, progress=not quiet, summary=summary, report=report,
-                     stages=stages))
+                     stages=stages, baseline=baseline))
 
 
 @eval_cmd.command("report", cls=R1ciCommand)
@@ -89,7 +93,7 @@ def run_cmd(src: str, output: str, models: tuple[str, ...], backend, generation,
 @_with(_report_options)
 @common_options
 def report_cmd(paths: tuple[str, ...], samples: int, names: tuple[str, ...], summary: bool, report: str | None,
-               stages: tuple[str, ...], quiet: bool) -> None:
+               stages: tuple[str, ...], baseline: str | None, quiet: bool) -> None:
     """Summarise existing trajectory files side by side (summary rows on stdout, --report for markdown + PNG).
 
     Example:  r1ci eval report base.jsonl.zst sft.jsonl.zst rl1.jsonl.zst --stages base,sft,rl1 --report report.md
@@ -98,4 +102,4 @@ def report_cmd(paths: tuple[str, ...], samples: int, names: tuple[str, ...], sum
 
     if not summary and report is None:
         summary = True
-    report_files(paths, names, samples, summary, report, stages)
+    report_files(paths, names, samples, summary, report, stages, baseline)

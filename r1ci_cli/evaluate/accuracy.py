@@ -16,6 +16,10 @@ Contract:
   such as the reference teacher count no tokens), and the
   self-check rate: the share of trajectories that execute more code after the first execution result whose
   output already contains the final answer (the model checks a candidate it has already printed).
+* Paired comparison of two models on the same instances (``paired``): an instance's score is its share of
+  correct samples; wins/losses count the instances where one model scores higher/lower, and the exact two-sided
+  sign test over them (ties dropped) says whether the difference is beyond noise. Intervals of two models'
+  accuracies can overlap while the paired test is clear: both saw the same questions.
 """
 
 from __future__ import annotations
@@ -152,6 +156,50 @@ def summarize(trajectories: Iterable[Trajectory], model: str, k: int = 1) -> lis
     for level, name, tallies in groups:
         rows.append(_row(model, level, name, tallies, k, None))
     return rows
+
+
+def instance_scores(trajectories: Iterable[Trajectory]) -> dict[str, float]:
+    """Each instance's share of correct trajectories (its pass@1 estimate), by task id."""
+    counts: dict[str, list[int]] = {}
+    for traj in trajectories:
+        n_c = counts.setdefault(traj.task_id, [0, 0])
+        n_c[0] += 1
+        n_c[1] += int(traj.correct)
+    return {task_id: c / n for task_id, (n, c) in counts.items()}
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Exact two-sided sign test: the probability of a split at least this uneven when wins and losses are
+    equally likely (1.0 when there is nothing to compare)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``model`` against ``baseline`` on the instances both were evaluated on."""
+
+    model: str
+    baseline: str
+    instances: int
+    wins: int
+    losses: int
+    delta: float  # mean over those instances of the score difference (model - baseline)
+    p_value: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def paired(model: str, scores: dict[str, float], baseline: str, base_scores: dict[str, float]) -> Paired:
+    common = sorted(scores.keys() & base_scores.keys())
+    wins = sum(scores[i] > base_scores[i] for i in common)
+    losses = sum(scores[i] < base_scores[i] for i in common)
+    delta = sum(scores[i] - base_scores[i] for i in common) / len(common) if common else 0.0
+    return Paired(model, baseline, len(common), wins, losses, delta, sign_test(wins, losses))
 
 
 def overall_accuracy(trajectories: Iterable[Trajectory]) -> float:

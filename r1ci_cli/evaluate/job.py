@@ -21,7 +21,7 @@ from pathlib import Path
 
 from r1ci_cli.backends.base import BackendOptions
 from r1ci_cli.errors import R1ciError
-from r1ci_cli.evaluate.accuracy import Row, summarize
+from r1ci_cli.evaluate.accuracy import Paired, Row, instance_scores, paired, summarize
 from r1ci_cli.evaluate.report import plot, render_report
 from r1ci_cli.model_source import resolve_model
 from r1ci_cli.records import Trajectory
@@ -49,6 +49,7 @@ class EvalJob:
     summary: bool = False
     report: str | None = None
     stages: tuple[str, ...] = ()
+    baseline: str | None = None
 
 
 def model_names(models: Sequence[str], names: Sequence[str], backend: str) -> list[str]:
@@ -65,16 +66,31 @@ def model_names(models: Sequence[str], names: Sequence[str], backend: str) -> li
     return chosen
 
 
-def read_rows(path: str, name: str, samples: int) -> list[Row]:
+def read_rows(path: str, name: str, samples: int) -> tuple[list[Row], dict[str, float]]:
+    """A file's summary rows and its instances' scores (share of correct samples, by task id)."""
     with open_records(path, Trajectory) as rows:
-        summary = summarize(rows, name, k=samples)
+        trajectories = list(rows)
+    summary = summarize(trajectories, name, k=samples)
     if not any(row.num_trajectories for row in summary):
         raise R1ciError(f"{path}: no trajectories to summarise")
-    return summary
+    return summary, instance_scores(trajectories)
 
 
-def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None, stages: Sequence[str]) -> None:
+def pairs_of(scores: dict[str, dict[str, float]], baseline: str | None) -> list[Paired]:
+    """Each model against the one before it, and every other model against ``baseline`` when given."""
+    names = list(scores)
+    if baseline is not None and baseline not in scores:
+        raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(names)})")
+    wanted = [(b, a) for a, b in zip(names, names[1:])]
+    if baseline is not None:
+        wanted += [(m, baseline) for m in names if m != baseline and (m, baseline) not in wanted]
+    return [paired(m, scores[m], b, scores[b]) for m, b in wanted]
+
+
+def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None, stages: Sequence[str],
+         scores: dict[str, dict[str, float]] | None = None, baseline: str | None = None) -> None:
     """Summary rows on stdout (JSON lines) and the markdown report with its PNG beside it."""
+    pairs = pairs_of(scores, baseline) if scores else []
     if summary:
         out = sys.stdout.buffer
         for rows in rows_by_model.values():
@@ -85,7 +101,7 @@ def emit(rows_by_model: dict[str, list[Row]], summary: bool, report: str | None,
         image = str(Path(report).with_suffix(".png"))
         with atomic_file(image) as handle:
             plot(rows_by_model, handle, stages=list(stages) or None)
-        text = render_report(rows_by_model, image=os.path.basename(image))
+        text = render_report(rows_by_model, image=os.path.basename(image), pairs=pairs)
         with atomic_file(report, "w") as handle:
             handle.write(text)
         log.info("wrote %s and %s", report, image)
@@ -112,6 +128,9 @@ def run_eval(job: EvalJob) -> dict[str, list[Row]]:
         if several and job.output != "-":
             Path(job.output).mkdir(parents=True, exist_ok=True)
         rows_by_model: dict[str, list[Row]] = {}
+        scores: dict[str, dict[str, float]] = {}
+        if job.baseline is not None and job.baseline not in names:
+            raise R1ciError(f"--baseline {job.baseline}: not among the compared models ({', '.join(names)})")
         for model, name in zip(models, names):
             if several:
                 target = (os.path.join(job.output, f"{name}.jsonl.zst") if job.output != "-"
@@ -125,21 +144,24 @@ def run_eval(job: EvalJob) -> dict[str, list[Row]]:
                                    rollout=job.rollout, sandbox=job.sandbox, resume=job.resume and target != "-",
                                    progress=job.progress))
             if wants_rows:
-                rows_by_model[name] = read_rows(target, name, job.rollout.samples)
-        emit(rows_by_model, job.summary, job.report, job.stages)
+                rows_by_model[name], scores[name] = read_rows(target, name, job.rollout.samples)
+        emit(rows_by_model, job.summary, job.report, job.stages, scores, job.baseline)
         return rows_by_model
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def report_files(paths: Sequence[str], names: Sequence[str], samples: int, summary: bool, report: str | None,
-                 stages: Sequence[str]) -> dict[str, list[Row]]:
+                 stages: Sequence[str], baseline: str | None = None) -> dict[str, list[Row]]:
     """``eval report``: summarise existing trajectory files side by side."""
     chosen = list(names) if names else [Path(p).name.split(".")[0] for p in paths]
     if len(chosen) != len(paths):
         raise R1ciError(f"--names gives {len(chosen)} names for {len(paths)} files")
     if len(set(chosen)) != len(chosen):
         raise R1ciError(f"file names must differ ({', '.join(chosen)}): give --names")
-    rows_by_model = {name: read_rows(path, name, samples) for path, name in zip(paths, chosen)}
-    emit(rows_by_model, summary, report, stages)
+    if baseline is not None and baseline not in chosen:
+        raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(chosen)})")
+    read = {name: read_rows(path, name, samples) for path, name in zip(paths, chosen)}
+    rows_by_model = {name: rows for name, (rows, _) in read.items()}
+    emit(rows_by_model, summary, report, stages, {name: sc for name, (_, sc) in read.items()}, baseline)
     return rows_by_model

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from r1ci_cli.evaluate.accuracy import Row
+from r1ci_cli.evaluate.accuracy import Paired, Row
 
 HEADLINE = ("SymBench", "BBH", "Reasoning-Gym", "train", "test", "all")
 
@@ -28,8 +28,8 @@ def _headline_cell(table: dict[tuple[str, str], Row], column: str) -> str:
 
 
 def render_report(rows_by_model: dict[str, list[Row]], title: str = "r1ci evaluation",
-                  image: str | None = None) -> str:
-    """The report: headline accuracies (Table 3 style), behaviour, per-task accuracies."""
+                  image: str | None = None, pairs: Sequence[Paired] = ()) -> str:
+    """The report: headline accuracies (Table 3 style), paired comparisons, behaviour, per-task accuracies."""
     lines = [f"# {title}", "",
              "Accuracy in % (95% interval) (number of tasks); source, split and overall numbers average the "
              "per-task accuracies, as the paper does.", ""]
@@ -43,6 +43,16 @@ def render_report(rows_by_model: dict[str, list[Row]], title: str = "r1ci evalua
             f"{m}: {_pct(_lookup(rows)[('overall', 'all')].pass_at_k)}" for m, rows in rows_by_model.items())]
     if image:
         lines += ["", f"![accuracy per source and model]({image})"]
+    if pairs:
+        lines += ["", "## Paired on the same instances", "",
+                  "Each model against another on the instances both answered: wins (losses) = instances it scores "
+                  "higher (lower) on, Δ = mean score difference in points, p = exact two-sided sign test over wins "
+                  "and losses. p < 0.05: the difference is beyond the noise of which questions were asked.", "",
+                  "| model | against | instances | wins | losses | Δ (points) | sign test p |",
+                  "|---|---|---|---|---|---|---|"]
+        for pair in pairs:
+            lines.append(f"| {pair.model} | {pair.baseline} | {pair.instances} | {pair.wins} | {pair.losses} | "
+                         f"{100 * pair.delta:+.1f} | {pair.p_value:.3f} |")
     lines += ["", "## Behaviour", "",
               "| model | trajectories | mean code calls | uses code | self-check | mean response tokens | finish |",
               "|---|---|---|---|---|---|---|"]
