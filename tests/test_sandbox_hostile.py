@@ -461,6 +461,14 @@ def test_failures_are_statuses_and_the_map_goes_on(any_pool):
                                                                 ("o", "ok", 0)]
 
 
+@pytest.mark.parametrize("code,status,exit_code", [("exit(3)", "error", 3), ("quit()", "ok", 0),
+                                                    ("print('x'); exit()", "ok", 0)])
+def test_exit_and_quit_work_as_under_python_c_in_every_mode(any_pool, code, status, exit_code):
+    res = run(any_pool, code)
+    assert (res.status, res.exit_code) == (status, exit_code), res.stderr
+    assert "NameError" not in res.stderr
+
+
 def test_a_dead_worker_is_replaced(any_pool):
     tag = "vict" + secrets.token_hex(4)
     slow = any_pool.submit(f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0)\ntime.sleep(30)",

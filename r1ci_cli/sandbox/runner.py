@@ -288,7 +288,18 @@ def boot_main():
         # Tells the worker that the sandbox came up; closed so the untrusted code cannot use it.
         os.write(ready, READY)
         os.close(ready)
+    _site_builtins()
     run_code(code)
+
+
+def _site_builtins() -> None:
+    """``exit()`` and ``quit()`` as ``python -c`` has them (``site`` adds them; ``-S`` leaves site out, and the
+    zygote mode's children inherit them from the worker, so code behaves the same in every mode)."""
+    import builtins
+    import _sitebuiltins
+
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
 
 
 if __name__ == "__main__":
