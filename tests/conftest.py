@@ -87,3 +87,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def learner(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The RL tests' partly right SFT'd tiny model and its stage pool (``learner_model.make_learner``), made once
+    per session and read-only: tests/test_rl_learning.py trains from it, tests/test_rl.py resumes runs from it."""
+    from learner_model import make_learner
+
+    return make_learner(tmp_path_factory.mktemp("learner"))

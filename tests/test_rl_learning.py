@@ -5,7 +5,8 @@ The setup, all seeded and on CPU:
 * 48 easy BBH ``boolean_expressions`` instances (at most two literals, at most one ``not``); a third of them
   are ``True``.
 * A fresh ``tiny`` model is fine-tuned with ``sft`` for 40 steps on answer-only teacher trajectories (the agent
-  prompt, then ``<<<answer>>>`` from the task's stored answer). That teaches the format but not the logic: the
+  prompt, then ``<<<answer>>>`` from the task's stored answer): the session's ``learner`` (tests/conftest.py,
+  tests/learner_model.py), which tests/test_rl.py's resume test starts from as well. That teaches the format but not the logic: the
   model then answers right a bit under half the time when sampling at temperature 1.0 ("partly right").
 * ``rl_stage`` then trains it for 16 GRPO steps (8 prompts × 4 samples, lr 1e-4, no KL) with the real rollout
   loop, sandbox and verifier.
@@ -24,35 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from learner_model import NUM_TASKS, learner_tasks
 from r1ci_cli.records import Task
 
-NUM_TASKS = 48
-SFT_STEPS = 40
 RL_STEPS = 16
 WINDOW = 4
-
-
-def _tasks() -> list[Task]:
-    from r1ci_cli.tasks.generate import GenOptions, generate_tasks
-
-    opts = GenOptions(sources=("bbh",), tasks=("boolean_expressions",), num_per_task=NUM_TASKS, pool="train",
-                      difficulty=("max_literals=2", "max_nots=1"), seed=0)
-    return list(generate_tasks(opts))
-
-
-def _teacher_rows(tasks: list[Task]) -> list[dict]:
-    """Answer-only trajectories in the agent format (what rl-stage rolls out), correct by construction."""
-    from r1ci_cli.rollout.prompts import SYSTEM_PROMPTS
-
-    rows = []
-    for task in tasks:
-        prompt = [{"role": "system", "content": SYSTEM_PROMPTS["agent"]}, {"role": "user", "content": task.question}]
-        rows.append({"id": f"{task.id}/teacher", "task_id": task.id, "style": "agent", "temperature": 1.0,
-                     "model": "teacher", "answer": task.answer, "correct": True, "reward": 1.1,
-                     "num_code_calls": 0, "finish": "answer",
-                     "turns": [{"role": "model", "text": f"<<<{task.answer}>>>"}],
-                     "task": task.task, "question": task.question, "prompt": prompt})
-    return rows
 
 
 @pytest.fixture
@@ -67,28 +44,18 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_thread):
-    from r1ci_cli.models import InitModelOptions, init_model
+def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, learner: dict[str, str], one_thread):
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.options import RlOptions, SftOptions
+    from r1ci_cli.train.options import RlOptions
     from r1ci_cli.train.rl import rl_stage
-    from r1ci_cli.train.sft import sft
 
-    tasks = _tasks()
+    tasks = learner_tasks()
     assert len(tasks) == NUM_TASKS
-    refs = tmp_path / "teacher.jsonl"
-    refs.write_text("".join(json.dumps(row) + "\n" for row in _teacher_rows(tasks)))
-    base = init_model(tmp_path / "m0", InitModelOptions(preset="tiny", seed=0))
-    engine = EngineOptions(lr=1e-3, micro_batch_size=8, device="cpu", precision="fp32")
-    sft([str(refs)], SftOptions(model=str(base), checkpoint=CheckpointOptions(str(tmp_path / "sft"), save_every=10**9),
-                                epochs=1000, batch_size=8, warmup_ratio=0.1, max_steps=SFT_STEPS, seed=0,
-                                engine=engine), progress=False)
-
     staged = [Task.from_dict({**task.to_dict(), "group": 1}) for task in tasks]
-    opts = RlOptions(stage=1, model=str(tmp_path / "sft"), checkpoint=CheckpointOptions(str(tmp_path / "rl"),
+    opts = RlOptions(stage=1, model=learner["model"], checkpoint=CheckpointOptions(str(tmp_path / "rl"),
                                                                                      save_every=10**6),
                      batch_size=8, group_size=4, steps=RL_STEPS, kl_coef=0.0, generation_batch_size=32, seed=0,
                      rollout=RolloutOptions(max_new_tokens=16, max_total_tokens=32, max_code_calls=1, timeout_s=10.0),
