@@ -9,6 +9,12 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# Tiny models on a 2-core machine that the sandbox's workers share: one torch thread, in this process and in every
+# command a test starts, is faster than two contending (test_rl_mismatch: 107 s -> 13 s). Set before torch is
+# imported; a test about threads sets its own (test_cli.py), and an OMP_NUM_THREADS already set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
