@@ -16,6 +16,7 @@ from r1ci_cli.records import Task
 
 NUM_TASKS = 48
 SFT_STEPS = 40
+PROMPTS = "short"  # the short agent prompt: a third of the paper's tokens, so every step is ~3x cheaper
 
 
 def learner_tasks() -> list[Task]:
@@ -29,11 +30,12 @@ def learner_tasks() -> list[Task]:
 
 def teacher_rows(tasks: list[Task]) -> list[dict]:
     """Answer-only trajectories in the agent format (what rl-stage rolls out), correct by construction."""
-    from r1ci_cli.rollout.prompts import SYSTEM_PROMPTS
+    from r1ci_cli.rollout.prompts import load_prompts
 
+    system = load_prompts(PROMPTS)["agent"]
     rows = []
     for task in tasks:
-        prompt = [{"role": "system", "content": SYSTEM_PROMPTS["agent"]}, {"role": "user", "content": task.question}]
+        prompt = [{"role": "system", "content": system}, {"role": "user", "content": task.question}]
         rows.append({"id": f"{task.id}/teacher", "task_id": task.id, "style": "agent", "temperature": 1.0,
                      "model": "teacher", "answer": task.answer, "correct": True, "reward": 1.1,
                      "num_code_calls": 0, "finish": "answer",

@@ -15,6 +15,7 @@ import pytest
 
 from r1ci_cli.records import Task, Trajectory, Turn
 from r1ci_cli.train import rl
+from learner_model import PROMPTS
 from test_rl_learning import one_thread  # noqa: F401 (a fixture)
 from test_rollout_loop import ScriptedGenerator
 
@@ -106,7 +107,7 @@ def _learner_cmd(model: str, out: Path, tasks: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "r1ci_cli", "rl-stage", str(tasks), "--stage", "1", "--model", model, "-o", str(out),
             "--batch-size", "4", "--group-size", "4", "--steps", "3", "--max-new-tokens", "16", "--max-total-tokens",
             "32", "--max-code-calls", "1", "--save-every", "1", "--keep-checkpoints", "10", "--lr", "1e-4",
-            "--kl-coef", "0.01", "--device", "cpu", "--seed", "5", *extra]
+            "--kl-coef", "0.01", "--device", "cpu", "--seed", "5", "--prompts", PROMPTS, *extra]
 
 
 def _engine_state(checkpoint: Path) -> dict:
