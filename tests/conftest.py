@@ -9,6 +9,12 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# Tiny models on a 2-core machine that the sandbox's workers share: one torch thread, in this process and in every
+# command a test starts, is faster than two contending (test_rl_mismatch: 107 s -> 13 s). Set before torch is
+# imported; a test about threads sets its own (test_cli.py), and an OMP_NUM_THREADS already set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +93,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def learner(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The RL tests' partly right SFT'd tiny model and its stage pool (``learner_model.make_learner``), made once
+    per session and read-only: tests/test_rl_learning.py trains from it, tests/test_rl.py resumes runs from it."""
+    from learner_model import make_learner
+
+    return make_learner(tmp_path_factory.mktemp("learner"))

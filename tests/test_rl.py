@@ -15,6 +15,7 @@ import pytest
 
 from r1ci_cli.records import Task, Trajectory, Turn
 from r1ci_cli.train import rl
+from learner_model import PROMPTS
 from test_rl_learning import one_thread  # noqa: F401 (a fixture)
 from test_rollout_loop import ScriptedGenerator
 
@@ -102,44 +103,11 @@ def _metrics(out: Path) -> list[dict]:
             for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def learner(tmp_path_factory) -> tuple[str, Path]:
-    """The RL learning test's starting point (tests/test_rl_learning.py): a tiny model SFT'd 40 steps on
-    answer-only boolean_expressions trajectories, right about 40% of the time at temperature 1, so its groups
-    have reward variance and GRPO moves its weights; and those instances as a one-group stage pool."""
-    import torch
-    from test_rl_learning import SFT_STEPS, _tasks, _teacher_rows
-
-    from r1ci_cli.models import InitModelOptions, init_model
-    from r1ci_cli.train.checkpoint import CheckpointOptions
-    from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.options import SftOptions
-    from r1ci_cli.train.sft import sft
-
-    root = tmp_path_factory.mktemp("learner")
-    tasks = _tasks()
-    refs = root / "teacher.jsonl"
-    refs.write_text("".join(json.dumps(row) + "\n" for row in _teacher_rows(tasks)))
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        base = init_model(root / "m0", InitModelOptions(preset="tiny", seed=0))
-        engine = EngineOptions(lr=1e-3, micro_batch_size=8, device="cpu", precision="fp32")
-        sft([str(refs)], SftOptions(model=str(base), checkpoint=CheckpointOptions(str(root / "sft"), save_every=10**9),
-                                    epochs=1000, batch_size=8, warmup_ratio=0.1, max_steps=SFT_STEPS, seed=0,
-                                    engine=engine), progress=False)
-    finally:
-        torch.set_num_threads(before)
-    staged = root / "staged.jsonl"
-    staged.write_bytes(b"".join(orjson.dumps({**t.to_dict(), "group": 1, "p": 0.4}) + b"\n" for t in tasks))
-    return str(root / "sft"), staged
-
-
 def _learner_cmd(model: str, out: Path, tasks: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "r1ci_cli", "rl-stage", str(tasks), "--stage", "1", "--model", model, "-o", str(out),
             "--batch-size", "4", "--group-size", "4", "--steps", "3", "--max-new-tokens", "16", "--max-total-tokens",
             "32", "--max-code-calls", "1", "--save-every", "1", "--keep-checkpoints", "10", "--lr", "1e-4",
-            "--kl-coef", "0.01", "--device", "cpu", "--seed", "5", *extra]
+            "--kl-coef", "0.01", "--device", "cpu", "--seed", "5", "--prompts", PROMPTS, *extra]
 
 
 def _engine_state(checkpoint: Path) -> dict:
@@ -165,7 +133,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(learner, tmp_path):
     """From a model that learns (its weights move at every step), a run SIGKILLed after its first checkpoint and
     resumed reaches the uninterrupted run's weights, optimizer and scheduler state, metrics (the step after the
     resume included) and running pass rates."""
-    model, tasks = learner
+    model, tasks = learner["model"], Path(learner["staged"])  # the session's learner (conftest.py), read-only
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole = tmp_path / "whole"
     subprocess.run(_learner_cmd(model, whole, tasks), check=True, env=env, timeout=900, capture_output=True)

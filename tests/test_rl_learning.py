@@ -4,17 +4,21 @@ The setup, all seeded and on CPU:
 
 * 48 easy BBH ``boolean_expressions`` instances (at most two literals, at most one ``not``); a third of them
   are ``True``.
-* A fresh ``tiny`` model is fine-tuned with ``sft`` for 40 steps on answer-only teacher trajectories (the agent
-  prompt, then ``<<<answer>>>`` from the task's stored answer). That teaches the format but not the logic: the
-  model then answers right a bit under half the time when sampling at temperature 1.0 ("partly right").
-* ``rl_stage`` then trains it for 16 GRPO steps (8 prompts × 4 samples, lr 1e-4, no KL) with the real rollout
-  loop, sandbox and verifier.
+* A fresh ``tiny`` model is fine-tuned with ``sft`` for 40 steps on answer-only teacher trajectories (the short
+  agent prompt, then ``<<<answer>>>`` from the task's stored answer): the session's ``learner`` (tests/conftest.py,
+  tests/learner_model.py), which tests/test_rl.py's resume test starts from as well. That teaches the format but
+  not the logic: the model then answers right a bit under half the time when sampling at temperature 1.0
+  ("partly right").
+* ``rl_stage`` then trains it for 16 GRPO steps (8 prompts × 4 samples, lr 1e-4, no KL, the short prompts) with
+  the real rollout loop, sandbox and verifier.
 
 The test asserts that the mean training reward of the last four steps exceeds that of the first four by a
 margin. It fails when the policy gradient points the wrong way (a sign error in the advantages or the loss),
 when masks leave the answer tokens out, or when the update does not reach the generator's weights. Measured
-on the 2-core development machine: ~150 s of CPU time (one torch thread); the reward went from 0.49 to 0.62
-(accuracy 0.41 to 0.52: the policy moves towards the majority answer and the format tightens).
+on the 2-core development machine under load ~6-8 (one torch thread): SFT ~45 s, RL ~90 s; the reward of the
+first and last four steps went from 0.52 to 0.60 (accuracy 0.43 at the start). Broken on purpose, the same run
+fails: with lr 0 the reward went 0.52 -> 0.51, with the advantages' sign flipped 0.51 -> 0.16. (With the paper's
+agent prompt, three times as many tokens a step, it took ~2.5x as long: 0.50 -> 0.59.)
 """
 
 from __future__ import annotations
@@ -24,35 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from learner_model import NUM_TASKS, PROMPTS, learner_tasks
 from r1ci_cli.records import Task
 
-NUM_TASKS = 48
-SFT_STEPS = 40
 RL_STEPS = 16
 WINDOW = 4
-
-
-def _tasks() -> list[Task]:
-    from r1ci_cli.tasks.generate import GenOptions, generate_tasks
-
-    opts = GenOptions(sources=("bbh",), tasks=("boolean_expressions",), num_per_task=NUM_TASKS, pool="train",
-                      difficulty=("max_literals=2", "max_nots=1"), seed=0)
-    return list(generate_tasks(opts))
-
-
-def _teacher_rows(tasks: list[Task]) -> list[dict]:
-    """Answer-only trajectories in the agent format (what rl-stage rolls out), correct by construction."""
-    from r1ci_cli.rollout.prompts import SYSTEM_PROMPTS
-
-    rows = []
-    for task in tasks:
-        prompt = [{"role": "system", "content": SYSTEM_PROMPTS["agent"]}, {"role": "user", "content": task.question}]
-        rows.append({"id": f"{task.id}/teacher", "task_id": task.id, "style": "agent", "temperature": 1.0,
-                     "model": "teacher", "answer": task.answer, "correct": True, "reward": 1.1,
-                     "num_code_calls": 0, "finish": "answer",
-                     "turns": [{"role": "model", "text": f"<<<{task.answer}>>>"}],
-                     "task": task.task, "question": task.question, "prompt": prompt})
-    return rows
 
 
 @pytest.fixture
@@ -67,31 +47,22 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, one_thread):
-    from r1ci_cli.models import InitModelOptions, init_model
+def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, learner: dict[str, str], one_thread):
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
     from r1ci_cli.train.engine import EngineOptions
-    from r1ci_cli.train.options import RlOptions, SftOptions
+    from r1ci_cli.train.options import RlOptions
     from r1ci_cli.train.rl import rl_stage
-    from r1ci_cli.train.sft import sft
 
-    tasks = _tasks()
+    tasks = learner_tasks()
     assert len(tasks) == NUM_TASKS
-    refs = tmp_path / "teacher.jsonl"
-    refs.write_text("".join(json.dumps(row) + "\n" for row in _teacher_rows(tasks)))
-    base = init_model(tmp_path / "m0", InitModelOptions(preset="tiny", seed=0))
-    engine = EngineOptions(lr=1e-3, micro_batch_size=8, device="cpu", precision="fp32")
-    sft([str(refs)], SftOptions(model=str(base), checkpoint=CheckpointOptions(str(tmp_path / "sft"), save_every=10**9),
-                                epochs=1000, batch_size=8, warmup_ratio=0.1, max_steps=SFT_STEPS, seed=0,
-                                engine=engine), progress=False)
-
     staged = [Task.from_dict({**task.to_dict(), "group": 1}) for task in tasks]
-    opts = RlOptions(stage=1, model=str(tmp_path / "sft"), checkpoint=CheckpointOptions(str(tmp_path / "rl"),
+    opts = RlOptions(stage=1, model=learner["model"], checkpoint=CheckpointOptions(str(tmp_path / "rl"),
                                                                                      save_every=10**6),
                      batch_size=8, group_size=4, steps=RL_STEPS, kl_coef=0.0, generation_batch_size=32, seed=0,
-                     rollout=RolloutOptions(max_new_tokens=16, max_total_tokens=32, max_code_calls=1, timeout_s=10.0),
+                     rollout=RolloutOptions(max_new_tokens=16, max_total_tokens=32, max_code_calls=1, timeout_s=10.0,
+                                            prompts=PROMPTS),
                      engine=EngineOptions(lr=1e-4, micro_batch_size=32, device="cpu", precision="fp32"))
     with open_sandbox(None, SandboxOptions(workers=1, timeout_s=10.0)) as box:
         rl_stage(staged, opts, box)

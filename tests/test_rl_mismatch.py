@@ -19,6 +19,7 @@ from r1ci_cli.records import Task
 from r1ci_cli.train import rl
 
 HF_BOUND = 1e-4
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matrices on a shared machine (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from r1ci_cli.progress import Progress
 from r1ci_cli.records import Task
 from r1ci_cli.rollout.loop import RolloutOptions, RolloutStats, rollout
 from r1ci_cli.rollout.pipeline import Shard, keep_filter, output_order, shard_tasks
+from r1ci_cli.rollout.prompts import load_prompts
 from r1ci_cli.rollout.resume import ResumableOutput
 from r1ci_cli.rollout.sandbox import SandboxSettings, open_sandbox
 from r1ci_cli.settings import settings
@@ -61,6 +62,7 @@ def run_rollout(job: RolloutJob) -> RolloutStats:
     """Run the job; return its counters (the summary line is logged on stderr)."""
     if job.resume and job.output == "-":
         raise R1ciError("--resume needs a file output (-o FILE): stdout cannot be resumed")
+    load_prompts(job.rollout.prompts)  # a bad --prompts file fails here, before the output, model and sandbox
     stats = RolloutStats()
     resumable = (ResumableOutput(job.output, job.resume, job_settings(job), recorded_settings(job))
                  if job.output != "-" else None)
