@@ -57,7 +57,8 @@ def test_report_compares_files_and_rejects_mismatched_names(test_tasks, tmp_path
                            capture_output=True, timeout=120)
     assert third.returncode == 0, third.stderr.decode()
     three = (tmp_path / "three.md").read_text()
-    assert f"| rl1 | sft | {n} | 0 | {n} | -100.0 |" in three and f"| base | sft | {n} | 0 | {n} |" in three
+    assert f"| rl1 | sft | {n} | 0 | {n} | -100.0 |" in three and f"| sft | base | {n} | {n} | 0 |" in three
+    assert f"| base | sft | {n} |" not in three  # the pair sft/base is there once
     unknown = subprocess.run(PY + ["eval", "report", str(wrong), str(refs), "--names", "base,sft", "--baseline",
                                    "rl9", "--report", str(tmp_path / "x.md")], capture_output=True, timeout=120)
     assert unknown.returncode == 1 and b"--baseline rl9: not among the compared models" in unknown.stderr

@@ -77,13 +77,15 @@ def read_rows(path: str, name: str, samples: int) -> tuple[list[Row], dict[str, 
 
 
 def pairs_of(scores: dict[str, dict[str, float]], baseline: str | None) -> list[Paired]:
-    """Each model against the one before it, and every other model against ``baseline`` when given."""
+    """Each model against the one before it, and every other model against ``baseline`` when given (a pair
+    already there the other way round is not repeated)."""
     names = list(scores)
     if baseline is not None and baseline not in scores:
         raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(names)})")
     wanted = [(b, a) for a, b in zip(names, names[1:])]
     if baseline is not None:
-        wanted += [(m, baseline) for m in names if m != baseline and (m, baseline) not in wanted]
+        wanted += [(m, baseline) for m in names
+                   if m != baseline and (m, baseline) not in wanted and (baseline, m) not in wanted]
     return [paired(m, scores[m], b, scores[b]) for m, b in wanted]
 
 
