@@ -190,9 +190,6 @@ class Paired:
     delta: float  # mean over those instances of the score difference (model - baseline)
     p_value: float
 
-    def to_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-
 
 def paired(model: str, scores: dict[str, float], baseline: str, base_scores: dict[str, float]) -> Paired:
     common = sorted(scores.keys() & base_scores.keys())

@@ -76,12 +76,16 @@ def read_rows(path: str, name: str, samples: int) -> tuple[list[Row], dict[str, 
     return summary, instance_scores(trajectories)
 
 
+def check_baseline(baseline: str | None, names: Sequence[str]) -> None:
+    """``--baseline`` names one of the compared models (checked before any rollout or file is read)."""
+    if baseline is not None and baseline not in names:
+        raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(names)})")
+
+
 def pairs_of(scores: dict[str, dict[str, float]], baseline: str | None) -> list[Paired]:
     """Each model against the one before it, and every other model against ``baseline`` when given (a pair
     already there the other way round is not repeated)."""
     names = list(scores)
-    if baseline is not None and baseline not in scores:
-        raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(names)})")
     wanted = [(b, a) for a, b in zip(names, names[1:])]
     if baseline is not None:
         wanted += [(m, baseline) for m in names
@@ -131,8 +135,7 @@ def run_eval(job: EvalJob) -> dict[str, list[Row]]:
             Path(job.output).mkdir(parents=True, exist_ok=True)
         rows_by_model: dict[str, list[Row]] = {}
         scores: dict[str, dict[str, float]] = {}
-        if job.baseline is not None and job.baseline not in names:
-            raise R1ciError(f"--baseline {job.baseline}: not among the compared models ({', '.join(names)})")
+        check_baseline(job.baseline, names)
         for model, name in zip(models, names):
             if several:
                 target = (os.path.join(job.output, f"{name}.jsonl.zst") if job.output != "-"
@@ -161,8 +164,7 @@ def report_files(paths: Sequence[str], names: Sequence[str], samples: int, summa
         raise R1ciError(f"--names gives {len(chosen)} names for {len(paths)} files")
     if len(set(chosen)) != len(chosen):
         raise R1ciError(f"file names must differ ({', '.join(chosen)}): give --names")
-    if baseline is not None and baseline not in chosen:
-        raise R1ciError(f"--baseline {baseline}: not among the compared models ({', '.join(chosen)})")
+    check_baseline(baseline, chosen)
     read = {name: read_rows(path, name, samples) for path, name in zip(paths, chosen)}
     rows_by_model = {name: rows for name, (rows, _) in read.items()}
     emit(rows_by_model, summary, report, stages, {name: sc for name, (_, sc) in read.items()}, baseline)
