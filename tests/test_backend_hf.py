@@ -19,13 +19,7 @@ def tiny_model_dir(tmp_path_factory):
     return str(init_model(tmp_path_factory.mktemp("tiny") / "model", InitModelOptions(preset="tiny", seed=0)))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Two intra-op threads on a shared 2-core machine run ~10x slower than one (oversubscription)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matrices on a shared machine (conftest.py)
 
 
 @pytest.fixture(scope="module")

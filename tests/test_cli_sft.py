@@ -17,7 +17,9 @@ from click.testing import CliRunner
 
 from r1ci_cli.cli import cli
 from test_sequences import make_trajectory
-from test_sft import arithmetic_trajectories, micro_model, one_thread, write_jsonl  # noqa: F401 (fixtures)
+from test_sft import arithmetic_trajectories, micro_model, write_jsonl  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matrices on a shared machine (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from r1ci_cli.errors import R1ciError
-from test_sft import arithmetic_trajectories, micro_model, one_thread, write_jsonl  # noqa: F401 (fixtures)
+from test_sft import arithmetic_trajectories, micro_model, write_jsonl  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matrices on a shared machine (conftest.py)
 
 pytest.importorskip("deepspeed")
 

@@ -16,7 +16,6 @@ import pytest
 from r1ci_cli.records import Task, Trajectory, Turn
 from r1ci_cli.train import rl
 from learner_model import PROMPTS
-from test_rl_learning import one_thread  # noqa: F401 (a fixture)
 from test_rollout_loop import ScriptedGenerator
 
 
@@ -338,7 +337,7 @@ def _rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_the_lr_schedule_counts_every_update_epoch(micro_dir, tmp_path, sandbox, one_thread):
+def test_the_lr_schedule_counts_every_update_epoch(micro_dir, tmp_path, sandbox, one_torch_thread):
     """2 RL steps x 2 update epochs = 4 optimizer steps of a cosine to 0: halfway after the first RL step (the
     schedule used to be 2 steps long and ended after the first RL step)."""
     from r1ci_cli.potential import read_staged
@@ -348,7 +347,7 @@ def test_the_lr_schedule_counts_every_update_epoch(micro_dir, tmp_path, sandbox,
     assert [row["lr"] for row in _rows(tmp_path / "out")] == pytest.approx([0.5e-3, 0.0], abs=1e-12)
 
 
-def test_stages_chain_their_running_pass_rates_and_online_regroups(micro_dir, tmp_path, sandbox, one_thread, caplog):
+def test_stages_chain_their_running_pass_rates_and_online_regroups(micro_dir, tmp_path, sandbox, one_torch_thread, caplog):
     from r1ci_cli.potential import STATS_FILE, read_staged, read_stats
 
     tasks = read_staged(str(_pool_file(tmp_path)))

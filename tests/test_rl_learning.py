@@ -35,19 +35,8 @@ RL_STEPS = 16
 WINDOW = 4
 
 
-@pytest.fixture
-def one_thread():
-    """The machine is shared: more torch threads than cores makes every step many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
-def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, learner: dict[str, str], one_thread):
+def test_training_reward_rises_on_a_partly_right_model(tmp_path: Path, learner: dict[str, str], one_torch_thread):
     from r1ci_cli.sandbox import SandboxOptions, open_sandbox
     from r1ci_cli.rollout.loop import RolloutOptions
     from r1ci_cli.train.checkpoint import CheckpointOptions
